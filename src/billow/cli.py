@@ -1,0 +1,97 @@
+"""`billow serve | migrate | org create | org list`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from billow.config import Settings
+from billow.core.db import Database
+from billow.migrations import runner
+from billow.organizations import repository as org_repository
+from billow.organizations import service as org_service
+
+
+def _database(settings: Settings) -> Database:
+    return Database(
+        settings.database_url, busy_timeout_seconds=settings.sqlite_busy_timeout_seconds, pool_size=settings.db_pool_size
+    )
+
+
+def prepare(settings: Settings, database: Database) -> None:
+    """Migrate, then create the first organization on an empty database."""
+    runner.upgrade(database.engine)
+    with database.unit_of_work() as session:
+        created = org_service.bootstrap(session, settings.org_name, settings.org_api_key)
+    if created is not None:
+        print(f"Created organization {created.organization.name!r} ({created.organization.id}).")
+        if settings.org_api_key:
+            print("Its API key is the one given in BILLOW_ORG_API_KEY.")
+        else:
+            print(f"API key (shown once, keep it safe): {created.api_key}")
+    sys.stdout.flush()
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from billow.main import create_app
+
+    database = _database(settings)
+    prepare(settings, database)
+    app = create_app(settings, database=database)
+    uvicorn.run(app, host=args.host or settings.host, port=args.port or settings.port, log_level=settings.log_level)
+    return 0
+
+
+def cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
+    database = _database(settings)
+    runner.upgrade(database.engine)
+    print("Database is at the latest revision.")
+    return 0
+
+
+def cmd_org_create(args: argparse.Namespace, settings: Settings) -> int:
+    database = _database(settings)
+    runner.upgrade(database.engine)
+    with database.unit_of_work() as session:
+        created = org_service.create_organization(session, args.name)
+    print(f"Created organization {args.name!r} ({created.organization.id}).")
+    print(f"API key (shown once, keep it safe): {created.api_key}")
+    return 0
+
+
+def cmd_org_list(_args: argparse.Namespace, settings: Settings) -> int:
+    database = _database(settings)
+    with database.unit_of_work(write=False) as session:
+        for organization in org_repository.list_organizations(session):
+            print(f"{organization.id}  {organization.name}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="billow", description="Usage-based billing that speaks Lago's API.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="migrate, then serve the API")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(handler=cmd_serve)
+
+    commands.add_parser("migrate", help="bring the database to the latest revision").set_defaults(handler=cmd_migrate)
+
+    org = commands.add_parser("org", help="organizations").add_subparsers(dest="org_command", required=True)
+    create = org.add_parser("create", help="create an organization and print its API key")
+    create.add_argument("--name", required=True)
+    create.set_defaults(handler=cmd_org_create)
+    org.add_parser("list", help="list organizations").set_defaults(handler=cmd_org_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args, Settings()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Building blocks with no business knowledge: database, types, errors, pagination, money, clock."""

@@ -1,0 +1,110 @@
+"""Engine and sessions for SQLite (embedded default) and PostgreSQL.
+
+SQLite runs in WAL mode with foreign keys and a busy timeout. Write transactions start with
+``BEGIN IMMEDIATE`` so concurrent writers queue on the database lock instead of failing with
+"database is locked" when a reader tries to upgrade; read transactions stay ``DEFERRED`` and
+never block writers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+_BEGIN_OPTION = "billow_sqlite_begin"
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _normalise_url(url: str) -> str:
+    """Accept ``postgresql://`` and ``postgres://`` and route them to psycopg 3."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def make_engine(url: str, *, busy_timeout_seconds: float = 60.0, pool_size: int = 20) -> Engine:
+    url = _normalise_url(url)
+    if not is_sqlite(url):
+        return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+    engine = create_engine(
+        url,
+        connect_args={"timeout": busy_timeout_seconds, "check_same_thread": False},
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=busy_timeout_seconds,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (the driver's implicit BEGIN
+        # would always be DEFERRED).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_seconds * 1000)}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):  # type: ignore[no-untyped-def]
+        mode = connection.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+class Database:
+    """Owns the engine and hands out sessions; the caller's unit of work commits."""
+
+    def __init__(self, url: str, *, busy_timeout_seconds: float = 60.0, pool_size: int = 20):
+        self.url = _normalise_url(url)
+        self.engine = make_engine(self.url, busy_timeout_seconds=busy_timeout_seconds, pool_size=pool_size)
+        self.sqlite = is_sqlite(self.url)
+        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        write_bind = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"}) if self.sqlite else self.engine
+        self._write = sessionmaker(write_bind, expire_on_commit=False)
+
+    def session(self, *, write: bool = True) -> Session:
+        return (self._write if write else self._read)()
+
+    @contextmanager
+    def unit_of_work(self, *, write: bool = True) -> Iterator[Session]:
+        """One transaction: commits if the block succeeds, rolls back otherwise."""
+        session = self.session(write=write)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+# ---- request-scoped unit of work ---------------------------------------------------------------
+
+
+def _request_session(request: Request) -> Iterator[Session]:
+    """One transaction per request, committed before the response is sent."""
+    database: Database = request.app.state.db
+    with database.unit_of_work(write=request.method not in ("GET", "HEAD", "OPTIONS")) as session:
+        yield session
+
+
+DbSession = Annotated[Session, Depends(_request_session, scope="function")]

@@ -1,0 +1,44 @@
+"""The ASGI application: routers, error handlers, health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+
+from billow import __version__
+from billow.config import Settings
+from billow.core.db import Database
+from billow.core.errors import install_error_handlers
+from billow.organizations.router import router as organizations_router
+from billow.taxes.router import router as taxes_router
+
+# Every resource router, mounted under /api/v1.
+ROUTERS: list[APIRouter] = [
+    organizations_router,
+    taxes_router,
+]
+
+
+def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
+    settings = settings or Settings()
+    database = database or Database(
+        settings.database_url,
+        busy_timeout_seconds=settings.sqlite_busy_timeout_seconds,
+        pool_size=settings.db_pool_size,
+    )
+    app = FastAPI(title="Billow", version=__version__, description="Usage-based billing that speaks Lago's API.")
+    app.state.settings = settings
+    app.state.db = database
+    install_error_handlers(app)
+
+    api = APIRouter(prefix="/api/v1")
+    for router in ROUTERS:
+        api.include_router(router)
+    app.include_router(api)
+
+    @app.get("/health", tags=["health"])
+    def health() -> dict[str, Any]:
+        return {"version": __version__, "github_url": "https://github.com/billow-billing/billow", "message": "Success"}
+
+    return app

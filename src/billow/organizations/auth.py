@@ -1,0 +1,26 @@
+"""`Authorization: Bearer <api key>` -> the caller's organization."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from billow.core.db import DbSession
+from billow.core.errors import Unauthorized
+from billow.models import Organization
+from billow.organizations import service
+
+
+def current_organization(request: Request, session: DbSession) -> Organization:
+    header = request.headers.get("authorization", "")
+    parts = header.split()
+    # Like Lago, take the second token and do not insist on the word "Bearer".
+    key = parts[1] if len(parts) >= 2 else ""
+    organization = service.authenticate(session, key)
+    if organization is None:
+        raise Unauthorized()
+    return organization
+
+
+CurrentOrg = Annotated[Organization, Depends(current_organization)]
