@@ -7,15 +7,25 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from billow import __version__
+from billow.add_ons.router import router as add_ons_router
+from billow.billable_metrics.router import router as billable_metrics_router
 from billow.config import Settings
 from billow.core.db import Database
 from billow.core.errors import install_error_handlers
+from billow.coupons.router import router as coupons_router
+from billow.customers.router import router as customers_router
 from billow.organizations.router import router as organizations_router
+from billow.plans.router import router as plans_router
 from billow.taxes.router import router as taxes_router
 
 # Every resource router, mounted under /api/v1.
 ROUTERS: list[APIRouter] = [
+    add_ons_router,
+    billable_metrics_router,
+    coupons_router,
+    customers_router,
     organizations_router,
+    plans_router,
     taxes_router,
 ]
 

@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
-
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker

@@ -11,7 +11,6 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
 
-
 class JSONType(TypeDecorator[Any]):
     """JSON on SQLite, JSONB on PostgreSQL."""
 

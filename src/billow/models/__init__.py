@@ -1,10 +1,45 @@
 """Every ORM class, one file per table, one metadata."""
 
+from billow.models.add_on import AddOn, add_on_taxes
 from billow.models.api_key import ApiKey
+from billow.models.applied_coupon import AppliedCoupon
 from billow.models.base import Base
 from billow.models.billable_metric import BillableMetric, BillableMetricFilter
+from billow.models.charge import Charge, charge_taxes
+from billow.models.charge_filter import ChargeFilter
+from billow.models.coupon import Coupon, coupon_billable_metrics, coupon_plans
+from billow.models.customer import Customer, customer_taxes
+from billow.models.customer_metadata import CustomerMetadata
+from billow.models.minimum_commitment import MinimumCommitment, commitment_taxes
 from billow.models.organization import Organization
-from billow.models.plan import Plan
+from billow.models.plan import Plan, plan_taxes
+from billow.models.plan_version import PlanVersion
 from billow.models.tax import Tax
+from billow.models.usage_threshold import UsageThreshold
 
-__all__ = ["ApiKey", "Base", "BillableMetric", "BillableMetricFilter", "Organization", "Plan", "Tax"]
+__all__ = [
+    "AddOn",
+    "ApiKey",
+    "AppliedCoupon",
+    "Base",
+    "BillableMetric",
+    "BillableMetricFilter",
+    "Charge",
+    "ChargeFilter",
+    "Coupon",
+    "Customer",
+    "CustomerMetadata",
+    "MinimumCommitment",
+    "Organization",
+    "Plan",
+    "PlanVersion",
+    "Tax",
+    "UsageThreshold",
+    "add_on_taxes",
+    "charge_taxes",
+    "commitment_taxes",
+    "coupon_billable_metrics",
+    "coupon_plans",
+    "customer_taxes",
+    "plan_taxes",
+]

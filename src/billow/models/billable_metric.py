@@ -7,7 +7,14 @@ from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from billow.core.types import JSONType
-from billow.models.base import Base, IdMixin, OrgScopedMixin, SoftDeleteMixin, TimestampMixin, unique_live_code
+from billow.models.base import (
+    Base,
+    IdMixin,
+    OrgScopedMixin,
+    SoftDeleteMixin,
+    TimestampMixin,
+    unique_live_code,
+)
 
 
 class BillableMetric(IdMixin, OrgScopedMixin, TimestampMixin, SoftDeleteMixin, Base):

@@ -2,13 +2,44 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, Uuid
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from billow.core.types import DecimalText, JSONType
-from billow.models.base import Base, IdMixin, OrgScopedMixin, SoftDeleteMixin, TimestampMixin, unique_live_code
+from billow.models.base import (
+    Base,
+    IdMixin,
+    OrgScopedMixin,
+    SoftDeleteMixin,
+    TimestampMixin,
+    unique_live_code,
+)
+from billow.models.tax import Tax
+
+if TYPE_CHECKING:
+    from billow.models.charge import Charge
+    from billow.models.minimum_commitment import MinimumCommitment
+    from billow.models.usage_threshold import UsageThreshold
+
+# Taxes applied to the plan's subscription fee (and to charges without taxes of their own).
+plan_taxes = Table(
+    "plan_taxes",
+    Base.metadata,
+    Column("plan_id", Uuid, ForeignKey("plans.id", ondelete="CASCADE"), primary_key=True),
+    Column("tax_id", Uuid, ForeignKey("taxes.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
 
 
 class Plan(IdMixin, OrgScopedMixin, TimestampMixin, SoftDeleteMixin, Base):
@@ -26,6 +57,7 @@ class Plan(IdMixin, OrgScopedMixin, TimestampMixin, SoftDeleteMixin, Base):
     pay_in_advance: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     # Days; Lago accepts decimals.
     trial_period: Mapped[Decimal | None] = mapped_column(DecimalText)
+    # Null unless the interval is yearly or semiannual (as Lago): then true bills charges every month.
     bill_charges_monthly: Mapped[bool | None] = mapped_column(Boolean)
     bill_fixed_charges_monthly: Mapped[bool | None] = mapped_column(Boolean)
     # Flat {key: string|null} map, managed by the /plans/{code}/metadata endpoints.
@@ -35,3 +67,25 @@ class Plan(IdMixin, OrgScopedMixin, TimestampMixin, SoftDeleteMixin, Base):
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     # Set on per-subscription copies created by plan overrides.
     parent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("plans.id"), nullable=True)
+
+    taxes: Mapped[list[Tax]] = relationship(secondary=plan_taxes, order_by=Tax.code, lazy="selectin")
+    # Live children only (charges, commitments and thresholds are soft-deleted: fees keep pointing at them).
+    # Read-only views: services write the child rows, then expire the plan to reload these.
+    charges: Mapped[list[Charge]] = relationship(
+        primaryjoin="and_(Charge.plan_id == Plan.id, Charge.deleted_at.is_(None))",
+        order_by="(Charge.created_at, Charge.id)",
+        viewonly=True,
+        lazy="selectin",
+    )
+    minimum_commitment: Mapped[MinimumCommitment | None] = relationship(
+        primaryjoin="and_(MinimumCommitment.plan_id == Plan.id, MinimumCommitment.deleted_at.is_(None))",
+        uselist=False,
+        viewonly=True,
+        lazy="selectin",
+    )
+    usage_thresholds: Mapped[list[UsageThreshold]] = relationship(
+        primaryjoin="and_(UsageThreshold.plan_id == Plan.id, UsageThreshold.deleted_at.is_(None))",
+        order_by="(UsageThreshold.recurring, UsageThreshold.amount_cents)",
+        viewonly=True,
+        lazy="selectin",
+    )

@@ -1,0 +1,1 @@
+"""Add-ons: one-off priced items for one-off invoices and fixed charges."""

@@ -1,0 +1,1 @@
+"""Coupons, and the coupons applied to customers."""

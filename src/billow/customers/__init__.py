@@ -1,0 +1,1 @@
+"""Customers: the billed accounts, upserted by their external id."""

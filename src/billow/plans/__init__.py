@@ -1,0 +1,1 @@
+"""Plans, their charges, charge filters, minimum commitments, usage thresholds and versions."""

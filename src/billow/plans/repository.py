@@ -1,0 +1,108 @@
+"""Queries of the plans domain (plans, charges, charge filters, versions)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from billow.core.errors import NotFound
+from billow.core.repository import find, newest_first, parse_uuid, scoped
+from billow.models import BillableMetric, Charge, ChargeFilter, Plan, PlanVersion
+
+# ---- plans --------------------------------------------------------------------------------------
+
+
+def find_plan(session: Session, organization_id: uuid.UUID, code: str) -> Plan | None:
+    return find(session, Plan, organization_id, code=code)
+
+
+def get_plan(session: Session, organization_id: uuid.UUID, code: str, *, for_update: bool = False) -> Plan:
+    """A live plan of the organization by code (404 plan_not_found); ``for_update`` locks its row
+    on PostgreSQL so concurrent edits number their versions one after the other."""
+    stmt = scoped(Plan, organization_id).where(Plan.code == code)
+    if for_update:
+        stmt = stmt.with_for_update()
+    plan = session.scalar(stmt.limit(1))
+    if plan is None:
+        raise NotFound("plan")
+    return plan
+
+
+def list_query(organization_id: uuid.UUID) -> Select[tuple[Plan]]:
+    return newest_first(scoped(Plan, organization_id), Plan)
+
+
+# ---- billable metrics (read only: the billable metrics domain owns them) ------------------------
+
+
+def get_metric(session: Session, organization_id: uuid.UUID, lago_id: str) -> BillableMetric:
+    """A live billable metric of the organization by ``lago_id`` (404 billable_metric_not_found)."""
+    metric = find(session, BillableMetric, organization_id, id=parse_uuid(lago_id, "billable_metric"))
+    if metric is None:
+        raise NotFound("billable_metric")
+    return metric
+
+
+# ---- charges -----------------------------------------------------------------------------------
+
+
+def _live_charges(plan_id: uuid.UUID) -> Select[tuple[Charge]]:
+    return select(Charge).where(Charge.plan_id == plan_id, Charge.deleted_at.is_(None))
+
+
+def charges_query(plan: Plan) -> Select[tuple[Charge]]:
+    return _live_charges(plan.id).order_by(Charge.created_at, Charge.id)
+
+
+def get_charge(session: Session, plan: Plan, code: str) -> Charge:
+    charge = session.scalar(_live_charges(plan.id).where(Charge.code == code).limit(1))
+    if charge is None:
+        raise NotFound("charge")
+    return charge
+
+
+def charges_of_metric(session: Session, metric_id: uuid.UUID) -> Sequence[Charge]:
+    return session.scalars(
+        select(Charge).where(Charge.billable_metric_id == metric_id, Charge.deleted_at.is_(None))
+    ).all()
+
+
+# ---- charge filters ----------------------------------------------------------------------------
+
+
+def _live_filters(charge_id: uuid.UUID) -> Select[tuple[ChargeFilter]]:
+    return select(ChargeFilter).where(ChargeFilter.charge_id == charge_id, ChargeFilter.deleted_at.is_(None))
+
+
+def filters_query(charge: Charge) -> Select[tuple[ChargeFilter]]:
+    return _live_filters(charge.id).order_by(ChargeFilter.created_at, ChargeFilter.id)
+
+
+def get_filter(session: Session, charge: Charge, lago_id: str) -> ChargeFilter:
+    charge_filter = session.scalar(
+        _live_filters(charge.id).where(ChargeFilter.id == parse_uuid(lago_id, "charge_filter")).limit(1)
+    )
+    if charge_filter is None:
+        raise NotFound("charge_filter")
+    return charge_filter
+
+
+# ---- versions ----------------------------------------------------------------------------------
+
+
+def versions_query(plan: Plan) -> Select[tuple[PlanVersion]]:
+    return select(PlanVersion).where(PlanVersion.plan_id == plan.id).order_by(PlanVersion.version.desc())
+
+
+def version(session: Session, plan_id: uuid.UUID, number: int) -> PlanVersion | None:
+    return session.scalar(select(PlanVersion).where(PlanVersion.plan_id == plan_id, PlanVersion.version == number))
+
+
+def get_version(session: Session, plan_id: uuid.UUID, number: int) -> PlanVersion:
+    found = version(session, plan_id, number)
+    if found is None:
+        raise NotFound("plan_version")
+    return found
