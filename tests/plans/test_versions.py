@@ -187,3 +187,34 @@ def test_version_snapshot_is_typed(api: httpx.Client, database: Any, org: Any, m
     assert newest.charges[0].properties.graduated_ranges[0].per_unit_amount == Decimal(9)  # type: ignore[union-attr]
     assert newest.charges[0].id == charge.id
     assert not isinstance(newest.charges[0].properties, StandardProperties)
+
+
+def test_subscriptions_keep_their_version_unless_an_edit_cascades(api: httpx.Client, database: Any, org: Any, metric: Any) -> None:
+    calls = metric("calls", "count_agg")
+    create_plan(api, charges=[{"billable_metric_id": calls["lago_id"], "charge_model": "standard", "code": "c", "properties": {"amount": "1"}}])
+
+    def price(amount: str, cascade: bool) -> None:
+        body = {"charge": {"properties": {"amount": amount}, "cascade_updates": cascade}}
+        assert api.put("plans/starter/charges/c", json=body).status_code == 200
+
+    with database.unit_of_work(write=False) as session:
+        plan = repository.get_plan(session, org.id, "starter")
+        early = versions.version_for_new_subscription(plan)
+    assert early == 1
+
+    price("2", cascade=False)  # version 2: existing subscriptions stay on 1
+    with database.unit_of_work(write=False) as session:
+        plan = repository.get_plan(session, org.id, "starter")
+        assert versions.effective_version(session, plan, early) == 1
+        middle = versions.version_for_new_subscription(plan)
+    assert middle == 2
+
+    price("3", cascade=True)  # version 3 cascades: everybody moves to it
+    price("4", cascade=False)  # version 4: only new subscriptions get it
+    with database.unit_of_work(write=False) as session:
+        plan = repository.get_plan(session, org.id, "starter")
+        assert versions.effective_version(session, plan, early) == 3
+        assert versions.effective_version(session, plan, middle) == 3
+        assert versions.version_for_new_subscription(plan) == 4
+        assert versions.effective_version(session, plan, 4) == 4
+        assert versions.version_snapshot(session, plan, 3).charges[0].properties.amount == Decimal("3")

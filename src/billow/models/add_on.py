@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, ForeignKey, String, Table, Text, Uuid
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import BigInteger, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
 
 from billow.models.base import (
     Base,
@@ -11,14 +11,9 @@ from billow.models.base import (
     TimestampMixin,
     unique_live_code,
 )
-from billow.models.tax import Tax
+from billow.models.tax import Tax, applied_taxes, tax_links
 
-add_on_taxes = Table(
-    "add_on_taxes",
-    Base.metadata,
-    Column("add_on_id", Uuid, ForeignKey("add_ons.id", ondelete="CASCADE"), primary_key=True),
-    Column("tax_id", Uuid, ForeignKey("taxes.id", ondelete="CASCADE"), primary_key=True, index=True),
-)
+add_on_taxes = tax_links("add_on_taxes", "add_on_id", "add_ons")
 
 
 class AddOn(IdMixin, OrgScopedMixin, TimestampMixin, SoftDeleteMixin, Base):
@@ -34,4 +29,4 @@ class AddOn(IdMixin, OrgScopedMixin, TimestampMixin, SoftDeleteMixin, Base):
     amount_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
     amount_currency: Mapped[str] = mapped_column(String(3), nullable=False)
 
-    taxes: Mapped[list[Tax]] = relationship(secondary=add_on_taxes, order_by=Tax.code, lazy="selectin")
+    taxes: Mapped[list[Tax]] = applied_taxes(add_on_taxes)

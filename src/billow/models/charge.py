@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, String, Table, Uuid
+from sqlalchemy import BigInteger, Boolean, ForeignKey, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from billow.core.types import JSONType
@@ -16,18 +16,13 @@ from billow.models.base import (
     unique_live_code,
 )
 from billow.models.billable_metric import BillableMetric
-from billow.models.tax import Tax
+from billow.models.tax import Tax, applied_taxes, tax_links
 
 if TYPE_CHECKING:
     from billow.models.charge_filter import ChargeFilter
 
 # Taxes of a charge; when set they replace the plan's taxes on this charge's fees.
-charge_taxes = Table(
-    "charge_taxes",
-    Base.metadata,
-    Column("charge_id", Uuid, ForeignKey("charges.id", ondelete="CASCADE"), primary_key=True),
-    Column("tax_id", Uuid, ForeignKey("taxes.id", ondelete="CASCADE"), primary_key=True, index=True),
-)
+charge_taxes = tax_links("charge_taxes", "charge_id", "charges")
 
 
 class Charge(IdMixin, OrgScopedMixin, TimestampMixin, SoftDeleteMixin, Base):
@@ -57,7 +52,7 @@ class Charge(IdMixin, OrgScopedMixin, TimestampMixin, SoftDeleteMixin, Base):
     min_amount_cents: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
 
     billable_metric: Mapped[BillableMetric] = relationship(lazy="selectin")
-    taxes: Mapped[list[Tax]] = relationship(secondary=charge_taxes, order_by=Tax.code, lazy="selectin")
+    taxes: Mapped[list[Tax]] = applied_taxes(charge_taxes)
     # Live filters, oldest first (read-only view: expire the charge after writing filters).
     filters: Mapped[list[ChargeFilter]] = relationship(
         primaryjoin="and_(ChargeFilter.charge_id == Charge.id, ChargeFilter.deleted_at.is_(None))",

@@ -5,14 +5,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    Column,
-    ForeignKey,
     Integer,
     String,
-    Table,
     Text,
     UniqueConstraint,
-    Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -26,18 +22,13 @@ from billow.models.base import (
     unique_live_code,
 )
 from billow.models.organization import Organization
-from billow.models.tax import Tax
+from billow.models.tax import Tax, applied_taxes, tax_links
 
 if TYPE_CHECKING:
     from billow.models.customer_metadata import CustomerMetadata
 
 # Taxes applied to a customer's invoices (replaced as a whole by `tax_codes`).
-customer_taxes = Table(
-    "customer_taxes",
-    Base.metadata,
-    Column("customer_id", Uuid, ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True),
-    Column("tax_id", Uuid, ForeignKey("taxes.id", ondelete="CASCADE"), primary_key=True, index=True),
-)
+customer_taxes = tax_links("customer_taxes", "customer_id", "customers")
 
 
 class Customer(IdMixin, OrgScopedMixin, TimestampMixin, SoftDeleteMixin, Base):
@@ -114,7 +105,7 @@ class Customer(IdMixin, OrgScopedMixin, TimestampMixin, SoftDeleteMixin, Base):
         cascade="all, delete-orphan",
         lazy="selectin",
     )
-    taxes: Mapped[list[Tax]] = relationship(secondary=customer_taxes, order_by=Tax.code, lazy="selectin")
+    taxes: Mapped[list[Tax]] = applied_taxes(customer_taxes)
 
     @property
     def applicable_timezone(self) -> str:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import BigInteger, Column, ForeignKey, String, Table, Uuid
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import BigInteger, ForeignKey, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
 
 from billow.models.base import (
     Base,
@@ -13,14 +13,9 @@ from billow.models.base import (
     TimestampMixin,
     unique_live_code,
 )
-from billow.models.tax import Tax
+from billow.models.tax import Tax, applied_taxes, tax_links
 
-commitment_taxes = Table(
-    "commitment_taxes",
-    Base.metadata,
-    Column("commitment_id", Uuid, ForeignKey("minimum_commitments.id", ondelete="CASCADE"), primary_key=True),
-    Column("tax_id", Uuid, ForeignKey("taxes.id", ondelete="CASCADE"), primary_key=True, index=True),
-)
+commitment_taxes = tax_links("commitment_taxes", "commitment_id", "minimum_commitments")
 
 
 class MinimumCommitment(IdMixin, OrgScopedMixin, TimestampMixin, SoftDeleteMixin, Base):
@@ -33,4 +28,4 @@ class MinimumCommitment(IdMixin, OrgScopedMixin, TimestampMixin, SoftDeleteMixin
     amount_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
     invoice_display_name: Mapped[str | None] = mapped_column(String(255))
 
-    taxes: Mapped[list[Tax]] = relationship(secondary=commitment_taxes, order_by=Tax.code, lazy="selectin")
+    taxes: Mapped[list[Tax]] = applied_taxes(commitment_taxes)

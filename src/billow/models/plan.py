@@ -7,11 +7,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    Column,
     ForeignKey,
     Integer,
     String,
-    Table,
     Text,
     Uuid,
 )
@@ -26,7 +24,7 @@ from billow.models.base import (
     TimestampMixin,
     unique_live_code,
 )
-from billow.models.tax import Tax
+from billow.models.tax import Tax, applied_taxes, tax_links
 
 if TYPE_CHECKING:
     from billow.models.charge import Charge
@@ -34,12 +32,7 @@ if TYPE_CHECKING:
     from billow.models.usage_threshold import UsageThreshold
 
 # Taxes applied to the plan's subscription fee (and to charges without taxes of their own).
-plan_taxes = Table(
-    "plan_taxes",
-    Base.metadata,
-    Column("plan_id", Uuid, ForeignKey("plans.id", ondelete="CASCADE"), primary_key=True),
-    Column("tax_id", Uuid, ForeignKey("taxes.id", ondelete="CASCADE"), primary_key=True, index=True),
-)
+plan_taxes = tax_links("plan_taxes", "plan_id", "plans")
 
 
 class Plan(IdMixin, OrgScopedMixin, TimestampMixin, SoftDeleteMixin, Base):
@@ -68,7 +61,7 @@ class Plan(IdMixin, OrgScopedMixin, TimestampMixin, SoftDeleteMixin, Base):
     # Set on per-subscription copies created by plan overrides.
     parent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("plans.id"), nullable=True)
 
-    taxes: Mapped[list[Tax]] = relationship(secondary=plan_taxes, order_by=Tax.code, lazy="selectin")
+    taxes: Mapped[list[Tax]] = applied_taxes(plan_taxes)
     # Live children only (charges, commitments and thresholds are soft-deleted: fees keep pointing at them).
     # Read-only views: services write the child rows, then expire the plan to reload these.
     charges: Mapped[list[Charge]] = relationship(

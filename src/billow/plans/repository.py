@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from billow.core.errors import NotFound
@@ -99,6 +99,15 @@ def versions_query(plan: Plan) -> Select[tuple[PlanVersion]]:
 
 def version(session: Session, plan_id: uuid.UUID, number: int) -> PlanVersion | None:
     return session.scalar(select(PlanVersion).where(PlanVersion.plan_id == plan_id, PlanVersion.version == number))
+
+
+def newest_cascaded_version(session: Session, plan_id: uuid.UUID, after: int) -> int | None:
+    """The highest version above ``after`` written with ``cascade_updates``, if any."""
+    return session.scalar(
+        select(func.max(PlanVersion.version)).where(
+            PlanVersion.plan_id == plan_id, PlanVersion.version > after, PlanVersion.cascade.is_(True)
+        )
+    )
 
 
 def get_version(session: Session, plan_id: uuid.UUID, number: int) -> PlanVersion:

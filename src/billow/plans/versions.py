@@ -196,6 +196,21 @@ def typed(version: PlanVersion) -> PlanSnapshot:
     )
 
 
+def version_for_new_subscription(plan: Plan) -> int:
+    """A subscription starting now prices with the plan's newest version."""
+    return plan.version
+
+
+def effective_version(session: Session, plan: Plan, pinned: int) -> int:
+    """The version a subscription pinned at ``pinned`` bills with now.
+
+    It keeps its version through ordinary edits; an edit made with ``cascade_updates: true``
+    moves it (and every other existing subscription) forward to that edit's version.
+    """
+    cascaded = repository.newest_cascaded_version(session, plan.id, pinned)
+    return pinned if cascaded is None else cascaded
+
+
 def version_snapshot(session: Session, plan: Plan, version: int | None = None) -> PlanSnapshot:
     """The typed pricing of ``plan`` at ``version`` (default: its newest), properties parsed.
 
