@@ -28,6 +28,7 @@ numbers. Anything else (arithmetic on text, a missing property, division by zero
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -121,9 +122,10 @@ class _Event:
 # ---- syntax tree -----------------------------------------------------------------------------
 
 
-class Node:
+class Node(ABC):
+    @abstractmethod
     def evaluate(self, event: _Event) -> Value:
-        raise NotImplementedError  # pragma: no cover - every node overrides it
+        """The node's value for one event."""
 
 
 @dataclass(frozen=True)
