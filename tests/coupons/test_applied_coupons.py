@@ -12,7 +12,14 @@ from lago_python_client.models import AppliedCoupon
 
 from billow.core import clock
 from tests.conftest import make_org
-from tests.customers.support import client_for, create_customer, insert_charge, insert_metric, insert_plan
+from tests.coupons.support import FIXED
+from tests.customers.support import (
+    client_for,
+    create_customer,
+    insert_charge,
+    insert_metric,
+    insert_plan,
+)
 
 APPLIED_KEYS = {
     "lago_id",
@@ -35,15 +42,6 @@ APPLIED_KEYS = {
     "created_at",
     "terminated_at",
     "credits",
-}
-FIXED = {
-    "name": "Welcome",
-    "code": "welcome",
-    "coupon_type": "fixed_amount",
-    "amount_cents": 1000,
-    "amount_currency": "EUR",
-    "frequency": "once",
-    "expiration": "no_expiration",
 }
 PERCENT = {
     "name": "Ten off",

@@ -12,7 +12,13 @@ from lago_python_client.models import Coupon
 from lago_python_client.models.coupon import LimitationConfiguration
 
 from tests.conftest import make_org
-from tests.customers.support import client_for, create_customer, insert_metric, insert_plan
+from tests.coupons.support import FIXED
+from tests.customers.support import (
+    client_for,
+    create_customer,
+    insert_metric,
+    insert_plan,
+)
 
 COUPON_KEYS = {
     "lago_id",
@@ -34,15 +40,6 @@ COUPON_KEYS = {
     "expiration_at",
     "created_at",
     "terminated_at",
-}
-FIXED = {
-    "name": "Welcome",
-    "code": "welcome",
-    "coupon_type": "fixed_amount",
-    "amount_cents": 1000,
-    "amount_currency": "EUR",
-    "frequency": "once",
-    "expiration": "no_expiration",
 }
 PERCENT = {
     "name": "Ten off",

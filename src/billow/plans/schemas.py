@@ -8,8 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_serializer, field_validator, model_validator
 
-from billow.core.money import is_currency
-from billow.core.wire import UtcDateTime, WireIn, WireOut, lago_error
+from billow.core.wire import CurrencyCode, UtcDateTime, WireIn, WireOut, lago_error
 from billow.taxes.schemas import TaxOut
 
 Interval = Literal["weekly", "monthly", "quarterly", "semiannual", "yearly"]
@@ -104,12 +103,6 @@ class _PlanFields(WireIn):
             raise lago_error("value_is_invalid")
         return value
 
-    @field_validator("amount_currency", mode="after", check_fields=False)
-    @classmethod
-    def _currency(cls, value: str | None) -> str | None:
-        if value is not None and not is_currency(value):
-            raise lago_error("value_is_invalid")
-        return value
 
 
 class PlanCreate(_PlanFields):
@@ -117,7 +110,7 @@ class PlanCreate(_PlanFields):
     code: str = Field(min_length=1)
     interval: Interval
     amount_cents: int = Field(ge=0)
-    amount_currency: str
+    amount_currency: CurrencyCode
 
 
 class PlanUpdate(_PlanFields):
@@ -125,7 +118,7 @@ class PlanUpdate(_PlanFields):
     code: str | None = Field(default=None, min_length=1)
     interval: Interval | None = None
     amount_cents: int | None = Field(default=None, ge=0)
-    amount_currency: str | None = None
+    amount_currency: CurrencyCode | None = None
     cascade_updates: bool | None = None
 
 
