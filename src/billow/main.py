@@ -14,9 +14,12 @@ from billow.core.db import Database
 from billow.core.errors import install_error_handlers
 from billow.coupons.router import router as coupons_router
 from billow.customers.router import router as customers_router
+from billow.events.router import router as events_router
 from billow.organizations.router import router as organizations_router
 from billow.plans.router import router as plans_router
+from billow.subscriptions.router import router as subscriptions_router
 from billow.taxes.router import router as taxes_router
+from billow.usage.router import router as usage_router
 
 # Every resource router, mounted under /api/v1.
 ROUTERS: list[APIRouter] = [
@@ -24,9 +27,12 @@ ROUTERS: list[APIRouter] = [
     billable_metrics_router,
     coupons_router,
     customers_router,
+    events_router,
     organizations_router,
     plans_router,
+    subscriptions_router,
     taxes_router,
+    usage_router,
 ]
 
 

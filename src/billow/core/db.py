@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Context, Decimal
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from billow.core.group_commit import GroupCommit
 
 _BEGIN_OPTION = "billow_sqlite_begin"
 
@@ -56,6 +59,9 @@ def make_engine(url: str, *, busy_timeout_seconds: float = 60.0, pool_size: int 
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_seconds * 1000)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        # Exact arithmetic on decimals kept as text (SQLite has no exact decimal type).
+        dbapi_connection.create_function("billow_dec_add", 2, _dec_add, deterministic=True)
+        dbapi_connection.create_function("billow_dec_max", 2, _dec_max, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):  # type: ignore[no-untyped-def]
@@ -63,6 +69,21 @@ def make_engine(url: str, *, busy_timeout_seconds: float = 60.0, pool_size: int 
         connection.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+_EXACT = Context(prec=80)
+
+
+def _dec_add(a: str | None, b: str | None) -> str | None:
+    if a is None or b is None:
+        return b if a is None else a
+    return str(_EXACT.add(Decimal(a), Decimal(b)))
+
+
+def _dec_max(a: str | None, b: str | None) -> str | None:
+    if a is None or b is None:
+        return b if a is None else a
+    return a if Decimal(a) >= Decimal(b) else b
 
 
 class Database:
@@ -75,6 +96,7 @@ class Database:
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         write_bind = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"}) if self.sqlite else self.engine
         self._write = sessionmaker(write_bind, expire_on_commit=False)
+        self.group_commit = GroupCommit(self)
 
     def session(self, *, write: bool = True) -> Session:
         return (self._write if write else self._read)()
@@ -93,6 +115,7 @@ class Database:
             session.close()
 
     def dispose(self) -> None:
+        self.group_commit.stop()
         self.engine.dispose()
 
 
@@ -107,3 +130,13 @@ def _request_session(request: Request) -> Iterator[Session]:
 
 
 DbSession = Annotated[Session, Depends(_request_session, scope="function")]
+
+
+def _read_session(request: Request) -> Iterator[Session]:
+    """A read-only transaction for the request (never takes SQLite's write lock)."""
+    database: Database = request.app.state.db
+    with database.unit_of_work(write=False) as session:
+        yield session
+
+
+ReadSession = Annotated[Session, Depends(_read_session, scope="function")]

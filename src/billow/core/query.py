@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from starlette.datastructures import QueryParams
 
@@ -21,3 +22,14 @@ def hash_param(params: QueryParams, name: str) -> dict[str, str]:
         if match:
             pairs[match.group(1)] = value
     return pairs
+
+
+def datetime_param(name: str, value: str) -> datetime:
+    """An ISO 8601 query value as an aware UTC datetime (a date means its 00:00 UTC); 422 otherwise."""
+    from billow.core.errors import ValidationFailed
+
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationFailed.field(name, "invalid_date") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

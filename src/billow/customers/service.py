@@ -19,6 +19,7 @@ from billow.customers.schemas import (
     MetadataItemIn,
 )
 from billow.models import Customer, CustomerMetadata, Organization
+from billow.subscriptions import service as subscriptions_service
 from billow.taxes.repository import resolve_codes
 
 # Request keys that are not plain Customer columns of the same name (handled one by one).
@@ -71,6 +72,7 @@ def delete(session: Session, organization: Organization, external_id: str) -> Cu
     """Soft delete: the customer disappears from the API, its external id becomes free again."""
     customer = repository.get(session, organization.id, external_id)
     applied_service.terminate_for_customer(session, customer)
+    subscriptions_service.terminate_for_customer(session, customer)
     customer.deleted_at = clock.now()
     session.flush()
     return customer

@@ -10,11 +10,14 @@ from billow.models.charge_filter import ChargeFilter
 from billow.models.coupon import Coupon, coupon_billable_metrics, coupon_plans
 from billow.models.customer import Customer, customer_taxes
 from billow.models.customer_metadata import CustomerMetadata
+from billow.models.event import Event
 from billow.models.minimum_commitment import MinimumCommitment, commitment_taxes
 from billow.models.organization import Organization
 from billow.models.plan import Plan, plan_taxes
 from billow.models.plan_version import PlanVersion
+from billow.models.subscription import Subscription
 from billow.models.tax import Tax
+from billow.models.usage_aggregate import UsageAggregate, UsageProfile, UsageValueState
 from billow.models.usage_threshold import UsageThreshold
 
 __all__ = [
@@ -29,12 +32,17 @@ __all__ = [
     "Coupon",
     "Customer",
     "CustomerMetadata",
+    "Event",
     "MinimumCommitment",
     "Organization",
     "Plan",
     "PlanVersion",
+    "Subscription",
     "Tax",
+    "UsageAggregate",
+    "UsageProfile",
     "UsageThreshold",
+    "UsageValueState",
     "add_on_taxes",
     "charge_taxes",
     "commitment_taxes",

@@ -178,6 +178,16 @@ def _end_instant(window_to: datetime) -> datetime:
     return window_to.replace(microsecond=0) + timedelta(seconds=1)
 
 
+# Public names for the incremental form (billow.pricing.partials).
+end_instant = _end_instant
+is_remove = _is_remove
+
+
+def seconds_between(start: datetime, end: datetime) -> Decimal:
+    """Exact seconds from ``start`` to ``end`` (microsecond precision)."""
+    return _seconds(end - start)
+
+
 def aggregate(
     spec: AggregationSpec,
     events: Iterable[Event],

@@ -88,7 +88,7 @@ def _range_detail(tier: PriceTier | PercentageTier, units: Decimal, price: Decim
 _Tier = TypeVar("_Tier", PriceTier, PercentageTier)
 
 
-def _visited(tiers: tuple[_Tier, ...], units: Decimal) -> tuple[_Tier, ...]:
+def visited_tiers(tiers: tuple[_Tier, ...], units: Decimal) -> tuple[_Tier, ...]:
     """The tiers walked: from the first up to the one whose ``to`` reaches ``units`` (or the open one)."""
     last = next(i for i, tier in enumerate(tiers) if tier.to_value is None or tier.to_value >= units)
     return tiers[: last + 1]
@@ -106,7 +106,7 @@ def graduated(
     step = ZERO if properties.adjacent else ONE
     total = ZERO
     ranges = []
-    for index, tier in enumerate(_visited(properties.graduated_ranges, units)):
+    for index, tier in enumerate(visited_tiers(properties.graduated_ranges, units)):
         cap = units if tier.to_value is None else min(units, tier.to_value)
         in_tier = cap if tier.from_value == 0 else cap - tier.from_value + step
         flat = ZERO if index == 0 and units == 0 and drop_first_flat_at_zero else tier.flat_amount
@@ -149,7 +149,7 @@ def graduated_percentage(
     """
     total = ZERO
     ranges = []
-    for index, tier in enumerate(_visited(properties.graduated_percentage_ranges, units)):
+    for index, tier in enumerate(visited_tiers(properties.graduated_percentage_ranges, units)):
         if tier.to_value is not None and units >= tier.to_value:
             in_tier = tier.to_value - max(tier.from_value, ONE) + 1
         elif tier.from_value == 0:

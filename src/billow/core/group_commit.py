@@ -1,0 +1,106 @@
+"""Group commit: many requests' writes share one transaction and one durable commit.
+
+A request hands its write to :meth:`GroupCommit.run` and blocks. One writer thread takes every
+write waiting in the queue, runs each inside its own savepoint of a single transaction (so one
+request's failure rolls back only that request), commits once, then wakes the requests. A request
+is answered only after the commit that holds its rows has returned. If the shared commit itself
+fails, each write is retried alone so that one bad write cannot fail the others.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from billow.core.db import Database
+
+T = TypeVar("T")
+_STOP = object()
+
+
+@dataclass
+class _Write(Generic[T]):
+    work: Callable[[Session], T]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+    error: BaseException | None = None
+
+
+class GroupCommit:
+    def __init__(self, database: Database, *, max_group: int = 256):
+        self._database = database
+        self._max_group = max_group
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def run(self, work: Callable[[Session], T]) -> T:
+        """Run ``work(session)`` in the next shared transaction; return once it is committed."""
+        self._ensure_started()
+        write: _Write[T] = _Write(work)
+        self._queue.put(write)
+        write.done.wait()
+        if write.error is not None:
+            raise write.error
+        return write.result  # type: ignore[no-any-return]
+
+    def stop(self) -> None:
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(_STOP)
+            thread.join()
+
+    def _ensure_started(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="billow-group-commit", daemon=True)
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            group = [first]
+            stop = False
+            while len(group) < self._max_group:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stop = True
+                    break
+                group.append(item)
+            self._commit(group)
+            if stop:
+                return
+
+    def _commit(self, group: list[_Write[Any]]) -> None:
+        try:
+            with self._database.unit_of_work() as session:
+                for write in group:
+                    savepoint = session.begin_nested()
+                    try:
+                        write.result = write.work(session)
+                        savepoint.commit()
+                    except Exception as exc:  # this request's own failure: undo only its writes
+                        savepoint.rollback()
+                        write.error = exc
+        except Exception as exc:
+            if len(group) > 1:
+                for write in group:
+                    write.result, write.error = None, None
+                    self._commit([write])
+                return
+            group[0].error = exc
+            group[0].result = None
+        for write in group:
+            write.done.set()

@@ -1,0 +1,43 @@
+"""Exact JSON: numbers with a fraction or exponent are read as ``Decimal`` and written back as
+the same digits, so a value is never rounded through a binary float."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+_encode_string = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+
+
+def loads(text: str | bytes) -> Any:
+    return json.loads(text, parse_float=Decimal)
+
+
+def _number(value: Decimal) -> str:
+    if not value.is_finite():
+        raise ValueError(f"{value} is not a JSON number")
+    text = str(value)
+    # str() may give "1E+3" or "1E-7": valid JSON either way, and exact.
+    return text
+
+
+def dumps(value: Any) -> str:
+    """JSON text of ``value``; ``Decimal`` is written with its exact digits."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return _encode_string(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal):
+        return _number(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_encode_string(str(k))}:{dumps(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(dumps(item) for item in value) + "]"
+    raise TypeError(f"{type(value).__name__} is not written as exact JSON")

@@ -1,0 +1,213 @@
+"""Mergeable partial aggregates: the algebra behind incremental usage (lago-semantics.md §1.2-1.3).
+
+The database keeps one :class:`Partial` per (subscription, metric, dimension values, hour) and
+updates it as events arrive. A usage read merges the partials of the hours inside its window with
+partials built from the few raw events at its ragged edges, then calls :func:`finish`. This gives
+exactly what :func:`billow.pricing.aggregation.aggregate` gives on the raw events (the property
+tests check it), for count, sum, max, latest and weighted sum. Unique count keeps per-value state
+instead (:class:`ValueState`), because distinct counts do not add up across hours.
+
+Weighted sum works because an event of value ``v`` at ``t`` adds ``v x (T - t)`` level-seconds to a
+window ending at ``T``. A partial stores ``tail = sum of v x (end - t)`` for its own ``end``, which
+shifts to any later ``T`` by adding ``total x (T - end)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_CEILING, Decimal
+
+from billow.pricing.aggregation import (
+    FIVE_DECIMALS,
+    SECONDS_PER_DAY,
+    Aggregation,
+    AggregationSpec,
+    AggregationType,
+    Event,
+    apply_rounding,
+    end_instant,
+    event_text,
+    in_time_order,
+    is_remove,
+    numeric_value,
+    seconds_between,
+)
+
+ZERO = Decimal(0)
+LatestKey = tuple[datetime, int]
+
+
+@dataclass(frozen=True)
+class Partial:
+    """What a set of events contributes, independent of where the window starts.
+
+    ``events``: every event (what count_agg counts). ``counted``/``total``/``maximum``/``latest``:
+    over events whose field is numeric. ``tail``: sum of ``v x seconds(end - t)``.
+    """
+
+    end: datetime
+    events: int = 0
+    counted: int = 0
+    total: Decimal = ZERO
+    maximum: Decimal | None = None
+    latest_key: LatestKey | None = None
+    latest_value: Decimal | None = None
+    tail: Decimal = ZERO
+
+    def tail_at(self, instant: datetime) -> Decimal:
+        """The level-seconds these events add to a window ending at ``instant`` (>= ``end``)."""
+        return self.tail + self.total * seconds_between(self.end, instant)
+
+
+def partial_of(field_name: str | None, events: Iterable[Event], end: datetime, *, present: bool = False) -> Partial:
+    """The partial of ``events`` (all before ``end``), reading values from ``field_name``.
+
+    ``present`` (unique count): ``counted`` is the number of events carrying the field at all.
+    """
+    if present:
+        carrying = sum(1 for event in events if event_text(event.properties.get(field_name or "")) is not None)
+        return Partial(end, carrying, carrying)
+    count = counted = 0
+    total = tail = ZERO
+    maximum: Decimal | None = None
+    latest: tuple[LatestKey, Decimal] | None = None
+    for event in events:
+        count += 1
+        value = numeric_value(event.properties.get(field_name)) if field_name else None
+        if value is None:
+            continue
+        counted += 1
+        total += value
+        tail += value * seconds_between(event.timestamp, end)
+        maximum = value if maximum is None else max(maximum, value)
+        if latest is None or event.sort_key > latest[0]:
+            latest = (event.sort_key, value)
+    return Partial(end, count, counted, total, maximum, latest and latest[0], latest and latest[1], tail)
+
+
+def merge(partials: Iterable[Partial], end: datetime) -> Partial:
+    """One partial equal to all of ``partials`` (each ending at or before ``end``)."""
+    merged = Partial(end)
+    for part in partials:
+        maximum = merged.maximum
+        if part.maximum is not None:
+            maximum = part.maximum if maximum is None else max(maximum, part.maximum)
+        latest_key, latest_value = merged.latest_key, merged.latest_value
+        if part.latest_key is not None and (latest_key is None or part.latest_key > latest_key):
+            latest_key, latest_value = part.latest_key, part.latest_value
+        merged = Partial(
+            end,
+            merged.events + part.events,
+            merged.counted + part.counted,
+            merged.total + part.total,
+            maximum,
+            latest_key,
+            latest_value,
+            merged.tail + part.tail_at(end),
+        )
+    return merged
+
+
+def finish(
+    spec: AggregationSpec,
+    inside: Partial,
+    window_from: datetime,
+    window_to: datetime,
+    *,
+    level_before: Decimal = ZERO,
+    charges_duration_days: int | None = None,
+) -> Aggregation:
+    """Units of the window from the merged partial of its events (``inside.end`` <= the window's
+    end instant) and, for recurring sum / weighted sum, the level carried into it."""
+    kind = spec.aggregation_type
+    if level_before and not spec.recurring:
+        raise ValueError("only recurring metrics carry a level")
+    events_count = inside.counted
+    if kind is AggregationType.COUNT:
+        precise = Decimal(inside.events)
+        events_count = inside.events
+    elif kind is AggregationType.SUM:
+        precise = level_before + inside.total
+    elif kind is AggregationType.MAX:
+        precise = inside.maximum if inside.maximum is not None else ZERO
+    elif kind is AggregationType.LATEST:
+        precise = max(inside.latest_value, ZERO) if inside.latest_value is not None else ZERO
+    elif kind is AggregationType.WEIGHTED_SUM:
+        if charges_duration_days is None or charges_duration_days <= 0:
+            raise ValueError("weighted_sum_agg needs a positive charges_duration_days")
+        end = end_instant(window_to)
+        level_seconds = level_before * seconds_between(window_from, end) + inside.tail_at(end)
+        precise = (level_seconds / Decimal(charges_duration_days * SECONDS_PER_DAY)).quantize(
+            FIVE_DECIMALS, rounding=ROUND_CEILING
+        )
+    else:
+        raise ValueError(f"{kind} has no partial form; use ValueState")
+    return Aggregation(
+        units=apply_rounding(precise, spec.rounding_function, spec.rounding_precision),
+        precise_units=precise,
+        events_count=events_count,
+    )
+
+
+# ---- unique count -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ValueState:
+    """The last operation on one distinct value within a stretch of time (``add`` or ``remove``)."""
+
+    value: str
+    last_key: LatestKey
+    added: bool
+
+
+def value_states(field_name: str, events: Iterable[Event]) -> dict[str, ValueState]:
+    """Last operation per distinct value of ``field_name`` among ``events``."""
+    states: dict[str, ValueState] = {}
+    for event in in_time_order(events):
+        value = event_text(event.properties.get(field_name))
+        if value is not None:
+            states[value] = ValueState(value, event.sort_key, not is_remove(event))
+    return states
+
+
+def latest_states(groups: Iterable[Iterable[ValueState]]) -> dict[str, ValueState]:
+    """Per value, the latest of several stretches' states."""
+    result: dict[str, ValueState] = {}
+    for group in groups:
+        for state in group:
+            known = result.get(state.value)
+            if known is None or state.last_key > known.last_key:
+                result[state.value] = state
+    return result
+
+
+def unique_count(spec: AggregationSpec, states: Iterable[ValueState], events_count: int) -> Aggregation:
+    """Units of a unique count from the last state of each value over the counted stretch.
+
+    Non-recurring: states of the window's events only. Recurring: states of all events up to the
+    window's end. A value is counted when its last operation is an ``add``.
+    """
+    if spec.aggregation_type is not AggregationType.UNIQUE_COUNT:
+        raise ValueError("value states only price unique_count_agg")
+    precise = Decimal(sum(1 for state in states if state.added))
+    return Aggregation(
+        units=apply_rounding(precise, spec.rounding_function, spec.rounding_precision),
+        precise_units=precise,
+        events_count=events_count,
+    )
+
+
+def hour_of(instant: datetime) -> datetime:
+    """The start of the UTC hour containing ``instant``: the bucket it is kept in."""
+    return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+HOUR = timedelta(hours=1)
+
+__all__ = [
+    "HOUR", "Partial", "ValueState", "finish", "hour_of", "latest_states", "merge", "partial_of",
+    "unique_count", "value_states",
+]

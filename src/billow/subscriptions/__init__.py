@@ -1,0 +1,1 @@
+"""Subscriptions: a customer on a plan, its lifecycle and its billing periods."""

@@ -1,0 +1,89 @@
+"""``/subscriptions`` (HTTP only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlalchemy.orm import Session
+
+from billow.core.db import DbSession
+from billow.core.errors import NotFound
+from billow.core.pagination import Paging, page_response
+from billow.core.query import list_param
+from billow.core.wire import JsonBody, RootBody, validate
+from billow.models import Subscription
+from billow.organizations.auth import CurrentOrg
+from billow.plans.schemas import plan_json
+from billow.subscriptions import repository, service
+from billow.subscriptions.schemas import (
+    STATUSES,
+    SubscriptionCreate,
+    SubscriptionFilters,
+    SubscriptionUpdate,
+    TerminateParams,
+    subscription_json,
+)
+
+router = APIRouter(prefix="/subscriptions", tags=["subscriptions"])
+
+_SCALAR_FILTERS = ("external_customer_id", "plan_code", "external_id", "currency")
+
+
+def _json(session: Session, subscription: Subscription, *, with_plan: bool = True) -> dict[str, Any]:
+    plan = plan_json(subscription.plan) if with_plan else None
+    return subscription_json(subscription, service.facts(session, subscription), plan=plan)
+
+
+@router.post("")
+def create_subscription(
+    org: CurrentOrg, session: DbSession, data: SubscriptionCreate = RootBody("subscription", SubscriptionCreate)
+) -> dict[str, Any]:
+    # A sibling `authorization` object (card pre-authorisation) is accepted and ignored.
+    return {"subscription": _json(session, service.create(session, org, data))}
+
+
+@router.get("")
+def list_subscriptions(request: Request, org: CurrentOrg, session: DbSession, paging: Paging) -> dict[str, Any]:
+    params = request.query_params
+    raw: dict[str, Any] = {name: params[name] for name in _SCALAR_FILTERS if params.get(name)}
+    raw["status"] = list_param(params, "status")
+    filters = validate(SubscriptionFilters, raw)
+    return page_response(
+        "subscriptions",
+        session,
+        repository.list_query(org.id, filters),
+        paging,
+        lambda subscription: _json(session, subscription, with_plan=False),
+    )
+
+
+@router.get("/{external_id}")
+def get_subscription(
+    external_id: str, org: CurrentOrg, session: DbSession, status: str = "active"
+) -> dict[str, Any]:
+    found = repository.find_with_status(session, org.id, external_id, status) if status in STATUSES else None
+    if found is None:
+        raise NotFound("subscription")
+    return {"subscription": _json(session, found)}
+
+
+@router.put("/{external_id}")
+def update_subscription(
+    external_id: str,
+    request: Request,
+    org: CurrentOrg,
+    session: DbSession,
+    data: SubscriptionUpdate = RootBody("subscription", SubscriptionUpdate),
+    payload: Any = JsonBody(),
+) -> dict[str, Any]:
+    # `status` may come as a query parameter or as a key next to `subscription`.
+    status = request.query_params.get("status") or (payload.get("status") if isinstance(payload, dict) else None)
+    subscription = service.update(session, org, external_id, data, status if isinstance(status, str) else None)
+    return {"subscription": _json(session, subscription)}
+
+
+@router.delete("/{external_id}")
+def terminate_subscription(external_id: str, request: Request, org: CurrentOrg, session: DbSession) -> dict[str, Any]:
+    params = validate(TerminateParams, dict(request.query_params))
+    return {"subscription": _json(session, service.terminate(session, org, external_id, params))}

@@ -1,0 +1,148 @@
+"""One charge's usage over a window: aggregate per filter/group bucket, price with billow.pricing.
+
+The same functions price current usage and (later) invoice fees: aggregation comes from the
+incremental aggregates (:mod:`billow.usage.reader`), buckets from
+:func:`billow.pricing.filters.filter_for`/``group_of``, amounts from
+:func:`billow.pricing.charge_models.compute`, rounded once per fee with
+:func:`billow.core.money.to_minor_units`. Percentage and dynamic charges price every event of
+the window, so they read the window's raw events.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from billow.core.money import exponent, to_minor_units
+from billow.models import BillableMetric
+from billow.plans.versions import ChargePrice
+from billow.pricing.aggregation import Aggregation, AggregationSpec, Event, aggregate
+from billow.pricing.charge_models import ChargeInputs, compute
+from billow.pricing.filters import BucketKey, bucket_events, filter_for, group_of
+from billow.pricing.properties import AnyProperties
+from billow.usage import reader, store
+from billow.usage.profiles import Profile
+
+PER_EVENT_MODELS = {"percentage", "dynamic"}
+
+
+@dataclass(frozen=True)
+class BucketUsage:
+    """One fee's worth of usage: a charge filter (``None`` = default) and a group."""
+
+    filter_index: int | None
+    group: dict[str, str | None]
+    units: Decimal
+    total_aggregated_units: Decimal
+    events_count: int
+    precise_amount: Decimal
+    amount_cents: int
+
+
+@dataclass
+class ChargeUsage:
+    charge: ChargePrice
+    metric: BillableMetric
+    buckets: list[BucketUsage] = field(default_factory=list)
+
+    @property
+    def amount_cents(self) -> int:
+        return sum(bucket.amount_cents for bucket in self.buckets)
+
+    @property
+    def units(self) -> Decimal:
+        return sum((bucket.units for bucket in self.buckets), Decimal(0))
+
+    @property
+    def events_count(self) -> int:
+        return sum(bucket.events_count for bucket in self.buckets)
+
+
+def spec_of(metric: BillableMetric) -> AggregationSpec:
+    return AggregationSpec(metric.aggregation_type, metric.field_name, metric.recurring, metric.rounding_function,
+                           metric.rounding_precision or 0)
+
+
+def _group_keys(properties: AnyProperties) -> tuple[str, ...]:
+    return tuple(getattr(properties, "pricing_group_keys", ()) or ())
+
+
+def _bucket_of(charge: ChargePrice, dims: str) -> BucketKey:
+    probe = Event("", store.ALL_TIME, json.loads(dims) if dims else {})
+    filters = [f.values for f in charge.filters]
+    index = filter_for(filters, probe)
+    properties = charge.properties if index is None else charge.filters[index].properties
+    return index, group_of(_group_keys(properties), probe)
+
+
+def _price(charge: ChargePrice, key: BucketKey, agg: Aggregation, currency: str,
+           event_values: tuple[Decimal, ...] = ()) -> BucketUsage:
+    index, group_values = key
+    properties = charge.properties if index is None else charge.filters[index].properties
+    inputs = ChargeInputs(agg.units, event_values, agg.events_count, exponent(currency))
+    amount = compute(charge.charge_model, properties, inputs)
+    group = dict(zip(_group_keys(properties), group_values, strict=True))
+    return BucketUsage(index, group, amount.units, agg.units, agg.events_count, amount.amount,
+                       to_minor_units(amount.amount, currency))
+
+
+def charge_usage(session: Session, organization_id: uuid.UUID, external_subscription_id: str, charge: ChargePrice,
+                 metric: BillableMetric, profile: Profile, window: reader.Window, currency: str) -> ChargeUsage:
+    spec = spec_of(metric)
+    result = ChargeUsage(charge, metric)
+    aggregations: dict[BucketKey, Aggregation] = {}
+    values: dict[BucketKey, tuple[Decimal, ...]] = {}
+    if charge.charge_model in PER_EVENT_MODELS:
+        raw = store.raw_events(session, organization_id, external_subscription_id, metric.code,
+                               None if spec.recurring else window.start, window.stop + reader.MICROSECOND)
+        filters = [f.values for f in charge.filters]
+        groups = {i: _group_keys(f.properties) for i, f in enumerate(charge.filters)}
+        for key, events in bucket_events(filters, _group_keys(charge.properties), raw, filter_group_keys=groups).items():
+            agg = aggregate(spec, events, window.start, window.stop, charges_duration_days=window.charges_duration_days)
+            aggregations[key] = agg
+            values[key] = agg.values
+            if charge.charge_model == "dynamic":
+                amounts = store.event_amounts(session, [event.order for event in agg.events])
+                values[key] = tuple(amounts.get(event.order) or Decimal(0) for event in agg.events)
+    else:
+        pieces: dict[BucketKey, list[reader.DimsUsage]] = defaultdict(list)
+        for dims, piece in reader.collect(session, organization_id, external_subscription_id, profile, spec,
+                                          window).items():
+            pieces[_bucket_of(charge, dims)].append(piece)
+        for key, parts in pieces.items():
+            aggregations[key] = reader.aggregate(profile, spec, window, parts)
+    default = (None, tuple(None for _ in _group_keys(charge.properties)))
+    if not charge.filters and not aggregations:  # a charge without events still shows, at zero
+        aggregations[default] = Aggregation(Decimal(0), Decimal(0), 0)
+    for index in range(len(charge.filters)):
+        if not any(key[0] == index for key in aggregations):
+            empty_group = tuple(None for _ in _group_keys(charge.filters[index].properties))
+            aggregations[(index, empty_group)] = Aggregation(Decimal(0), Decimal(0), 0)
+    for key in sorted(aggregations, key=_order):
+        result.buckets.append(_price(charge, key, aggregations[key], currency, values.get(key, ())))
+    return result
+
+
+def _order(key: BucketKey) -> tuple[int, tuple[str, ...]]:
+    index, group = key
+    return (-1 if index is None else index, tuple(value or "" for value in group))
+
+
+def serialize_bucket(bucket: BucketUsage, charge: ChargePrice, currency: str) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "units": str(bucket.units),
+        "total_aggregated_units": str(bucket.total_aggregated_units),
+        "events_count": bucket.events_count,
+        "amount_cents": bucket.amount_cents,
+        "amount_currency": currency,
+    }
+    if charge.filters:  # the default bucket (events matching no filter) has no values
+        body["values"] = None if bucket.filter_index is None else charge.filters[bucket.filter_index].values
+        body["invoice_display_name"] = None
+    return body

@@ -1,0 +1,82 @@
+"""Rebuild the aggregates of a metric from the raw events, which stay the source of truth."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from billow.models import Event as EventRow
+from billow.models import UsageAggregate, UsageProfile, UsageValueState
+from billow.usage import profiles, store
+from billow.usage.profiles import Profile
+
+CHUNK = 5000
+
+
+def rebuild(session: Session, organization_id: uuid.UUID, profile: Profile) -> int:
+    """Recompute every aggregate of ``profile``'s metric; returns the number of events read."""
+    for model in (UsageAggregate, UsageValueState):
+        session.execute(delete(model).where(model.organization_id == organization_id, model.code == profile.code))
+    query = (
+        select(EventRow.id, EventRow.transaction_id, EventRow.timestamp, EventRow.properties,
+               EventRow.external_subscription_id, EventRow.code)
+        .where(EventRow.organization_id == organization_id, EventRow.code == profile.code)
+        .order_by(EventRow.id)
+        .execution_options(yield_per=CHUNK)
+    )
+    count = 0
+    for chunk in session.execute(query).partitions():
+        count += len(chunk)
+        stored = [store.Stored(row.external_subscription_id, row.code, store.as_event(row)) for row in chunk]
+        store.add(session, organization_id, {profile.code: profile}, stored)
+    mark_built(session, organization_id, [profile])
+    return count
+
+
+def mark_built(session: Session, organization_id: uuid.UUID, built: Iterable[Profile]) -> None:
+    for profile in built:
+        row = session.get(UsageProfile, (organization_id, profile.code))
+        if row is None:
+            session.add(UsageProfile(organization_id=organization_id, code=profile.code,
+                                     fingerprint=profile.fingerprint))
+        else:
+            row.fingerprint = profile.fingerprint
+    session.flush()
+
+
+def forget(session: Session, organization_id: uuid.UUID, codes: Iterable[str]) -> None:
+    """Codes with no live metric: their next metric must be built from scratch."""
+    codes = list(codes)
+    if codes:
+        session.execute(delete(UsageProfile).where(UsageProfile.organization_id == organization_id,
+                                                   UsageProfile.code.in_(codes)))
+
+
+def refresh(session: Session, organization_id: uuid.UUID, codes: set[str]) -> dict[str, Profile]:
+    """Current profiles of ``codes``, rebuilding the aggregates of those that changed."""
+    current = profiles.load(session, organization_id, codes)
+    for profile in profiles.stale(session, organization_id, current):
+        rebuild(session, organization_id, profile)
+    return current
+
+
+def rebuild_all(session: Session, organization_id: uuid.UUID | None = None) -> dict[str, int]:
+    """``billow usage rebuild``: every metric of one or every organization."""
+    from billow.models import BillableMetric
+
+    query = select(BillableMetric.organization_id, BillableMetric.code).where(BillableMetric.deleted_at.is_(None))
+    if organization_id is not None:
+        query = query.where(BillableMetric.organization_id == organization_id)
+    done: dict[str, int] = {}
+    for org_id, code in session.execute(query).all():
+        profile = profiles.load(session, org_id, {code})[code]
+        done[f"{org_id}/{code}"] = rebuild(session, org_id, profile)
+    return done
+
+
+def stale_codes(session: Session, organization_id: uuid.UUID, codes: set[str]) -> list[str]:
+    """Codes among ``codes`` whose aggregates were built with another profile."""
+    return [p.code for p in profiles.stale(session, organization_id, profiles.load(session, organization_id, codes))]
