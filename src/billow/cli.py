@@ -1,4 +1,4 @@
-"""`billow serve | migrate | org create | org list`."""
+"""`billow serve | migrate | org create | org list | usage rebuild`."""
 
 from __future__ import annotations
 
@@ -39,8 +39,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     database = _database(settings)
     prepare(settings, database)
+    host, port = args.host or settings.host, args.port or settings.port
+    if args.workers > 1:  # each worker process builds its own app from the same BILLOW_* settings
+        database.dispose()
+        uvicorn.run("billow.main:create_app", factory=True, workers=args.workers, host=host, port=port,
+                    log_level=settings.log_level)
+        return 0
     app = create_app(settings, database=database)
-    uvicorn.run(app, host=args.host or settings.host, port=args.port or settings.port, log_level=settings.log_level)
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level)
     return 0
 
 
@@ -69,6 +75,20 @@ def cmd_org_list(_args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_usage_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    import uuid
+
+    from billow.usage.rebuild import rebuild_all
+
+    database = _database(settings)
+    with database.unit_of_work() as session:
+        done = rebuild_all(session, uuid.UUID(args.org) if args.org else None)
+    for key, count in sorted(done.items()):
+        print(f"{key}: rebuilt from {count} events")
+    print(f"Rebuilt the usage aggregates of {len(done)} metrics.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="billow", description="Usage-based billing that speaks Lago's API.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -76,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="migrate, then serve the API")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, default=1, help="server processes (PostgreSQL, or SQLite in WAL mode)")
     serve.set_defaults(handler=cmd_serve)
 
     commands.add_parser("migrate", help="bring the database to the latest revision").set_defaults(handler=cmd_migrate)
@@ -85,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True)
     create.set_defaults(handler=cmd_org_create)
     org.add_parser("list", help="list organizations").set_defaults(handler=cmd_org_list)
+
+    usage = commands.add_parser("usage", help="usage aggregates").add_subparsers(dest="usage_command", required=True)
+    rebuild = usage.add_parser("rebuild", help="recompute the usage aggregates from the raw events")
+    rebuild.add_argument("--org", help="only this organization id")
+    rebuild.set_defaults(handler=cmd_usage_rebuild)
     return parser
 
 

@@ -180,3 +180,13 @@ def test_resolve_picks_the_row_live_at_an_instant(api: httpx.Client, database: D
         found = {instant: repository.resolve(session, org.id, "sub-1", instant) for instant in expected}
         assert {instant: str(row.id) if row else None for instant, row in found.items()} == expected
         assert repository.resolve(session, org.id, "unknown", LATER) is None
+
+
+def test_a_plan_change_does_not_restart_the_trial(api: httpx.Client, at: Clock) -> None:
+    create_plan(api, "basic", 1000, trial_period=10)
+    create_plan(api, "premium", 2000, trial_period=10)
+    subscribed(api, "sub-1", "basic")
+    at(LATER)
+    assert subscribed(api, "sub-1", "premium")["trial_ended_at"] is None
+    at(START + timedelta(days=10))  # ten days after the first start, not after the upgrade
+    assert find(api, "sub-1")["trial_ended_at"] == "2024-03-25T10:30:00Z"

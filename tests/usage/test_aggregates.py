@@ -63,7 +63,7 @@ def _rows(session: Any, model: Any, org_id: uuid.UUID) -> list[tuple[Any, ...]]:
     return sorted((tuple(getattr(r, c) for c in columns) for r in rows), key=repr)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(stream=streams(), kind=st.sampled_from(TYPES), start_s=st.integers(0, 2 * 24 * 3600),
        length_s=st.integers(0, 2 * 24 * 3600), whole_hours=st.booleans())
 def test_database_aggregation_equals_the_reference(database: Database, stream: list[list[dict[str, Any]]],

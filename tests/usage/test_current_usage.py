@@ -143,3 +143,26 @@ def test_usage_errors(api: httpx.Client) -> None:
     assert api.post("customers", json={"customer": {"external_id": "cus"}}).status_code == 200
     response = api.get("customers/cus/current_usage", params={"external_subscription_id": "x"})
     assert (response.status_code, response.json()["code"]) == (405, "no_active_subscription")
+
+
+def test_estimate_fees_prices_one_pay_in_advance_event(api: httpx.Client) -> None:
+    setup(api, metrics=[{"code": "seats", "aggregation_type": "sum_agg", "field_name": "n"}],
+          charges=[{"code": "seats", "charge_model": "graduated", "pay_in_advance": True, "invoiceable": True,
+                    "properties": {"graduated_ranges": [
+                        {"from_value": 0, "to_value": 5, "per_unit_amount": "10", "flat_amount": "1"},
+                        {"from_value": 6, "to_value": None, "per_unit_amount": "4", "flat_amount": "0"}]}}])
+    send(api, {"code": "seats", "timestamp": MARCH + 5, "properties": {"n": 4}})
+    body = {"event": {"code": "seats", "external_subscription_id": "sub", "transaction_id": None,
+                      "timestamp": None, "properties": {"n": 3}, "precise_total_amount_cents": None}}
+    with_unchanged = api.post("events/estimate_fees", json=body)
+    assert with_unchanged.status_code == 200, with_unchanged.text
+    (fee,) = with_unchanged.json()["fees"]
+    # 4 seats -> 7: one more seat at 10 in the first tier, two at 4 in the second.
+    assert (fee["amount_cents"], fee["units"], fee["pay_in_advance"]) == (1800, "3", True)
+    assert api.get("events").json()["meta"]["total_count"] == 1  # nothing stored
+
+
+def test_estimate_fees_errors(api: httpx.Client) -> None:
+    body = {"event": {"code": "seats", "external_subscription_id": "nope"}}
+    response = api.post("events/estimate_fees", json=body)
+    assert (response.status_code, response.json()["code"]) == (404, "subscription_not_found")

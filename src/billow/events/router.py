@@ -15,6 +15,7 @@ from billow.events import service
 from billow.events.schemas import MAX_BATCH, EventIn, event_out, parse_event
 from billow.models import Event as EventRow
 from billow.organizations.auth import ReadingOrg
+from billow.usage import estimate
 
 router = APIRouter(prefix="/events", tags=["events"])
 
@@ -80,6 +81,18 @@ async def create_batch(request: Request, org: ReadingOrg) -> Response:
     events = _many(await _body(request))
     stored = await _store(request, org.id, events, batch=True)
     return _json({"events": [event_out(row) for row in stored]})
+
+
+@router.post("/estimate_fees")
+async def estimate_fees(request: Request, org: ReadingOrg) -> Response:
+    event = _one(await _body(request), require_transaction_id=False)
+    database: Database = request.app.state.db
+
+    def run() -> list[dict[str, Any]]:
+        with database.unit_of_work(write=False) as session:
+            return estimate.estimate_fees(session, org, event)
+
+    return _json({"fees": await run_in_threadpool(run)})
 
 
 @router.get("")

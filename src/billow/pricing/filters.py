@@ -26,6 +26,7 @@ a missing key gives ``None``). Keys may be set per filter; otherwise the charge'
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 
 from billow.pricing.aggregation import Event, event_text, in_time_order
 
@@ -46,9 +47,12 @@ def matches(charge_filter: FilterValues, event: Event) -> bool:
     return True
 
 
-def _specificity(charge_filter: FilterValues, index: int) -> tuple[int, float, int]:
-    breadth = sum(float("inf") if ALL_FILTER_VALUES in allowed else len(set(allowed))
-                  for allowed in charge_filter.values())
+_EVERY_VALUE = Decimal("Infinity")
+
+
+def _specificity(charge_filter: FilterValues, index: int) -> tuple[int, Decimal, int]:
+    breadth = sum((_EVERY_VALUE if ALL_FILTER_VALUES in allowed else Decimal(len(set(allowed)))
+                   for allowed in charge_filter.values()), Decimal(0))
     return (-len(charge_filter), breadth, index)
 
 

@@ -133,10 +133,11 @@ def _bound(value: Any) -> Decimal:
 
 
 def _bound_json(value: Decimal | None) -> int | float | None:
-    # Bounds are JSON numbers on Lago's wire: integers stay integers.
+    # Bounds are JSON numbers on Lago's wire: integers stay integers. Display only: every
+    # computation reads bounds back through ``_bound`` from their shortest text form.
     if value is None:
         return None
-    return int(value) if value == value.to_integral_value() else float(value)
+    return int(value) if value == value.to_integral_value() else float(value)  # wire-number
 
 
 Bound = Annotated[Decimal, BeforeValidator(_bound), PlainSerializer(_bound_json)]

@@ -81,51 +81,78 @@ def _bucket_of(charge: ChargePrice, dims: str) -> BucketKey:
     return index, group_of(_group_keys(properties), probe)
 
 
+def group_of_key(charge: ChargePrice, key: BucketKey) -> dict[str, str | None]:
+    """The ``{group key: value}`` map of a bucket (empty without pricing group keys)."""
+    index, values = key
+    properties = charge.properties if index is None else charge.filters[index].properties
+    return dict(zip(_group_keys(properties), values, strict=True))
+
+
 def _price(charge: ChargePrice, key: BucketKey, agg: Aggregation, currency: str,
            event_values: tuple[Decimal, ...] = ()) -> BucketUsage:
-    index, group_values = key
+    index, _ = key
     properties = charge.properties if index is None else charge.filters[index].properties
     inputs = ChargeInputs(agg.units, event_values, agg.events_count, exponent(currency))
     amount = compute(charge.charge_model, properties, inputs)
-    group = dict(zip(_group_keys(properties), group_values, strict=True))
-    return BucketUsage(index, group, amount.units, agg.units, agg.events_count, amount.amount,
+    return BucketUsage(index, group_of_key(charge, key), amount.units, agg.units, agg.events_count, amount.amount,
                        to_minor_units(amount.amount, currency))
 
 
-def charge_usage(session: Session, organization_id: uuid.UUID, external_subscription_id: str, charge: ChargePrice,
-                 metric: BillableMetric, profile: Profile, window: reader.Window, currency: str) -> ChargeUsage:
+Computed = dict[BucketKey, tuple[Aggregation, tuple[Decimal, ...]]]
+EXTRA_ORDER = 2**62  # a hypothetical event comes after every stored one of the same instant
+
+
+def bucket_of_event(charge: ChargePrice, profile: Profile, event: Event) -> BucketKey:
+    return _bucket_of(charge, profile.dims(dict(event.properties)))
+
+
+def aggregations(session: Session, organization_id: uuid.UUID, external_subscription_id: str, charge: ChargePrice,
+                 metric: BillableMetric, profile: Profile, window: reader.Window, *,
+                 extra: Event | None = None, extra_amount: Decimal | None = None) -> Computed:
+    """Aggregation and per-event values of each non-empty bucket of the charge over the window;
+    ``extra`` adds one event that is not stored (what an estimate prices)."""
     spec = spec_of(metric)
-    result = ChargeUsage(charge, metric)
-    aggregations: dict[BucketKey, Aggregation] = {}
-    values: dict[BucketKey, tuple[Decimal, ...]] = {}
+    result: Computed = {}
     if charge.charge_model in PER_EVENT_MODELS:
-        raw = store.raw_events(session, organization_id, external_subscription_id, metric.code,
-                               None if spec.recurring else window.start, window.stop + reader.MICROSECOND)
+        raw = list(store.raw_events(session, organization_id, external_subscription_id, metric.code,
+                                    None if spec.recurring else window.start, window.stop + reader.MICROSECOND))
+        if extra is not None:
+            raw.append(extra)
         filters = [f.values for f in charge.filters]
         groups = {i: _group_keys(f.properties) for i, f in enumerate(charge.filters)}
         for key, events in bucket_events(filters, _group_keys(charge.properties), raw, filter_group_keys=groups).items():
             agg = aggregate(spec, events, window.start, window.stop, charges_duration_days=window.charges_duration_days)
-            aggregations[key] = agg
-            values[key] = agg.values
+            values = agg.values
             if charge.charge_model == "dynamic":
-                amounts = store.event_amounts(session, [event.order for event in agg.events])
-                values[key] = tuple(amounts.get(event.order) or Decimal(0) for event in agg.events)
-    else:
-        pieces: dict[BucketKey, list[reader.DimsUsage]] = defaultdict(list)
-        for dims, piece in reader.collect(session, organization_id, external_subscription_id, profile, spec,
-                                          window).items():
-            pieces[_bucket_of(charge, dims)].append(piece)
-        for key, parts in pieces.items():
-            aggregations[key] = reader.aggregate(profile, spec, window, parts)
-    default = (None, tuple(None for _ in _group_keys(charge.properties)))
-    if not charge.filters and not aggregations:  # a charge without events still shows, at zero
-        aggregations[default] = Aggregation(Decimal(0), Decimal(0), 0)
+                amounts = store.event_amounts(session, [e.order for e in agg.events if e.order != EXTRA_ORDER])
+                amounts[EXTRA_ORDER] = extra_amount
+                values = tuple(amounts.get(e.order) or Decimal(0) for e in agg.events)
+            result[key] = (agg, values)
+        return result
+    pieces: dict[BucketKey, list[reader.DimsUsage]] = defaultdict(list)
+    for dims, piece in reader.collect(session, organization_id, external_subscription_id, profile, spec,
+                                      window).items():
+        pieces[_bucket_of(charge, dims)].append(piece)
+    if extra is not None:
+        pieces[bucket_of_event(charge, profile, extra)].append(reader.DimsUsage(edge_events=[extra]))
+    for key, parts in pieces.items():
+        result[key] = (reader.aggregate(profile, spec, window, parts), ())
+    return result
+
+
+def charge_usage(session: Session, organization_id: uuid.UUID, external_subscription_id: str, charge: ChargePrice,
+                 metric: BillableMetric, profile: Profile, window: reader.Window, currency: str) -> ChargeUsage:
+    result = ChargeUsage(charge, metric)
+    computed = aggregations(session, organization_id, external_subscription_id, charge, metric, profile, window)
+    empty = (Aggregation(Decimal(0), Decimal(0), 0), ())
+    if not charge.filters and not computed:  # a charge without events still shows, at zero
+        computed[(None, tuple(None for _ in _group_keys(charge.properties)))] = empty
     for index in range(len(charge.filters)):
-        if not any(key[0] == index for key in aggregations):
-            empty_group = tuple(None for _ in _group_keys(charge.filters[index].properties))
-            aggregations[(index, empty_group)] = Aggregation(Decimal(0), Decimal(0), 0)
-    for key in sorted(aggregations, key=_order):
-        result.buckets.append(_price(charge, key, aggregations[key], currency, values.get(key, ())))
+        if not any(key[0] == index for key in computed):
+            computed[(index, tuple(None for _ in _group_keys(charge.filters[index].properties)))] = empty
+    for key in sorted(computed, key=_order):
+        agg, values = computed[key]
+        result.buckets.append(_price(charge, key, agg, currency, values))
     return result
 
 

@@ -111,7 +111,15 @@ def _value_states(session: Session, organization_id: uuid.UUID, sub: str, profil
     everything = store.value_state_rows(session, organization_id, sub, code, None, None)
     if all(state.last_key[0] <= window.stop for states in everything.values() for state in states):
         return everything
-    return store.value_state_rows(session, organization_id, sub, code, None, end)
+    # Every hour before the one holding the window's end, then that hour's raw events up to the end.
+    last_hour = hour_of(window.stop + MICROSECOND)
+    rows = store.value_state_rows(session, organization_id, sub, code, None, last_hour)
+    tail: dict[str, list[Event]] = defaultdict(list)
+    for event in store.raw_events(session, organization_id, sub, code, last_hour, window.stop + MICROSECOND):
+        tail[profile.dims(dict(event.properties))].append(event)
+    for dims, events in tail.items():
+        rows[dims].extend(value_states(profile.field_name or "", events).values())
+    return rows
 
 
 def aggregate(profile: Profile, spec: AggregationSpec, window: Window, pieces: list[DimsUsage]) -> Aggregation:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -102,15 +103,8 @@ def current_usage(session: Session, organization: Organization, customer: Custom
     amount = sum(usage.amount_cents for usage in usages)
     taxes = 0
     if apply_taxes:
-        codes = {code for charge in snapshot.charges for code in charge.tax_codes} | set(snapshot.tax_codes)
-        by_code = _taxes_by_code(session, organization.id, codes)
-        plan_rates = tuple(by_code[c] for c in snapshot.tax_codes if c in by_code)
-        customer_rates, org_rates = _rates(list(customer.taxes)), _organization_taxes(session, organization.id)
-        lines = []
-        for usage in usages:
-            rates = taxes_for_fee(FeeKind.CHARGE, charge=tuple(by_code[c] for c in usage.charge.tax_codes if c in by_code),
-                                  plan=plan_rates, customer=customer_rates, organization=org_rates)
-            lines.append((rates, Decimal(usage.amount_cents)))
+        rates_of = charge_fee_taxes(session, organization.id, snapshot, customer)
+        lines = [(rates_of(usage.charge), Decimal(usage.amount_cents)) for usage in usages]
         taxes = invoice_tax_cents(applied_taxes(lines))
     return Usage(subscription, window.start, billing.charges_to_datetime, billing.period.billing_day, currency,
                  usages, amount, taxes)
@@ -123,3 +117,18 @@ def metric_codes(session: Session, subscription: Subscription) -> set[str]:
                                                                                    subscription.plan_version))
     ids = {charge.billable_metric_id for charge in snapshot.charges}
     return set(session.scalars(select(BillableMetric.code).where(BillableMetric.id.in_(ids)))) if ids else set()
+
+
+def charge_fee_taxes(session: Session, organization_id: uuid.UUID, snapshot: versions.PlanSnapshot,
+                     customer: Customer) -> Callable[[versions.ChargePrice], tuple[TaxRate, ...]]:
+    """The taxes of a charge's fees: charge, else plan, else customer, else organization taxes."""
+    codes = {code for charge in snapshot.charges for code in charge.tax_codes} | set(snapshot.tax_codes)
+    by_code = _taxes_by_code(session, organization_id, codes)
+    plan_rates = tuple(by_code[c] for c in snapshot.tax_codes if c in by_code)
+    customer_rates, org_rates = _rates(list(customer.taxes)), _organization_taxes(session, organization_id)
+
+    def rates(charge: versions.ChargePrice) -> tuple[TaxRate, ...]:
+        return taxes_for_fee(FeeKind.CHARGE, charge=tuple(by_code[c] for c in charge.tax_codes if c in by_code),
+                             plan=plan_rates, customer=customer_rates, organization=org_rates)
+
+    return rates

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-23 08:22:46.006829
+Create Date: 2026-11-23
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from alembic import op
 
 import billow.core.types
-
 
 revision = '0002'
 down_revision = '0001'

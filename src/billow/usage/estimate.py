@@ -1,0 +1,94 @@
+"""What one pay-in-advance event would cost, without storing it (``POST /events/estimate_fees``).
+
+The fee is the charge's amount with the event minus without it over the current charges window,
+bounded at the event's instant (:func:`billow.pricing.charge_models.pay_in_advance_fee`), so
+the fees of a period's events add up to the period's total.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billow.core.errors import NotFound
+from billow.core.money import exponent, to_minor_units
+from billow.core.wire import iso_utc
+from billow.events.schemas import EventIn
+from billow.models import BillableMetric, Customer, Organization, Subscription
+from billow.plans import versions
+from billow.pricing.aggregation import Aggregation, Event
+from billow.pricing.charge_models import ChargeInputs, pay_in_advance_fee
+from billow.pricing.taxes import fee_tax
+from billow.subscriptions.repository import resolve
+from billow.usage import charges, profiles, service
+from billow.usage.reader import Window
+
+
+def _inputs(computed: tuple[Aggregation, tuple[Decimal, ...]] | None, currency: str) -> ChargeInputs:
+    if computed is None:
+        return ChargeInputs(Decimal(0), (), 0, exponent(currency))
+    agg, values = computed
+    return ChargeInputs(agg.units, values, agg.events_count, exponent(currency))
+
+
+def estimate_fees(session: Session, organization: Organization, event: EventIn) -> list[dict[str, Any]]:
+    subscription: Subscription | None = resolve(session, organization.id, event.external_subscription_id,
+                                                event.timestamp)
+    if subscription is None:
+        raise NotFound("subscription")
+    metric = session.scalar(select(BillableMetric).where(
+        BillableMetric.organization_id == organization.id, BillableMetric.code == event.code,
+        BillableMetric.deleted_at.is_(None)))
+    if metric is None:
+        raise NotFound("billable_metric")
+    customer: Customer = subscription.customer
+    plan = subscription.plan
+    snapshot = versions.version_snapshot(session, plan, versions.effective_version(session, plan,
+                                                                                   subscription.plan_version))
+    profile = profiles.load(session, organization.id, {metric.code})[metric.code]
+    full_window, billing = service.window_for(subscription, customer, event.timestamp)
+    window = Window(full_window.start, max(event.timestamp, full_window.start), full_window.charges_duration_days)
+    currency = snapshot.amount_currency
+    candidate = Event(event.transaction_id or "estimate", event.timestamp, event.properties, charges.EXTRA_ORDER)
+    rates_of = service.charge_fee_taxes(session, organization.id, snapshot, customer)
+    fees = []
+    for charge in snapshot.charges:
+        if charge.billable_metric_id != metric.id or not charge.pay_in_advance:
+            continue
+        key = charges.bucket_of_event(charge, profile, candidate)
+        args = (session, organization.id, subscription.external_id, charge, metric, profile, window)
+        before = charges.aggregations(*args).get(key)
+        after = charges.aggregations(*args, extra=candidate, extra_amount=event.precise_total_amount_cents)[key]
+        properties = charge.properties if key[0] is None else charge.filters[key[0]].properties
+        amount = pay_in_advance_fee(charge.charge_model, properties, _inputs(before, currency),
+                                    _inputs(after, currency))
+        cents = to_minor_units(amount.amount, currency)
+        tax = fee_tax(rates_of(charge), Decimal(cents))
+        fees.append({
+            "lago_id": None, "lago_charge_id": str(charge.id),
+            "lago_charge_filter_id": None if key[0] is None else str(charge.filters[key[0]].id),
+            "lago_invoice_id": None, "lago_true_up_fee_id": None, "lago_true_up_parent_fee_id": None,
+            "lago_subscription_id": str(subscription.id), "lago_customer_id": str(customer.id),
+            "external_customer_id": customer.external_id, "external_subscription_id": subscription.external_id,
+            "amount_cents": cents, "precise_amount": str(amount.amount), "amount_currency": currency,
+            "taxes_amount_cents": tax.amount_cents, "taxes_precise_amount": str(tax.precise_amount_cents),
+            "taxes_rate": str(tax.taxes_rate), "units": str(amount.units),
+            "precise_unit_amount": str(amount.unit_amount), "total_aggregated_units": str(after[0].units),
+            "total_amount_cents": cents + tax.amount_cents, "total_amount_currency": currency,
+            "events_count": 1, "pay_in_advance": True, "invoiceable": charge.invoiceable,
+            "from_date": iso_utc(window.start), "to_date": iso_utc(billing.charges_to_datetime),
+            "payment_status": "pending", "created_at": None, "succeeded_at": None, "failed_at": None,
+            "refunded_at": None, "event_transaction_id": event.transaction_id or None,
+            "sub_total_excluding_taxes_amount_cents": cents,
+            "sub_total_excluding_taxes_precise_amount_cents": str(amount.amount.scaleb(exponent(currency))),
+            "precise_coupons_amount_cents": "0", "amount_details": amount.amount_details,
+            "item": {"type": "charge", "code": metric.code, "name": metric.name,
+                     "invoice_display_name": metric.name, "lago_item_id": str(metric.id),
+                     "item_type": "BillableMetric", "filters": None if key[0] is None else charge.filters[key[0]].values,
+                     "grouped_by": charges.group_of_key(charge, key)},
+            "applied_taxes": [],
+        })
+    return fees
