@@ -14,9 +14,14 @@ from sqlalchemy import select
 from billow.core.db import Database
 from billow.events.schemas import EventIn
 from billow.events.service import ingest
-from billow.models import BillableMetric, BillableMetricFilter, UsageAggregate, UsageValueState
+from billow.models import (
+    BillableMetric,
+    BillableMetricFilter,
+    UsageAggregate,
+    UsageValueState,
+)
 from billow.pricing.aggregation import AggregationSpec, aggregate
-from billow.usage import profiles, rebuild, reader, store
+from billow.usage import profiles, reader, rebuild, store
 from tests.conftest import make_org
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)

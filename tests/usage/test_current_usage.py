@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import httpx
-import pytest
 
-from billow.core import clock
-
-NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
 MARCH = int(datetime(2024, 3, 1, tzinfo=UTC).timestamp())
-
-
-@pytest.fixture(autouse=True)
-def frozen() -> Iterator[None]:
-    with clock.frozen(NOW):
-        yield
 
 
 def setup(api: httpx.Client, *, charges: list[dict[str, Any]], metrics: list[dict[str, Any]],

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from billow.core.wire import iso_utc
 from billow.usage.charges import ChargeUsage, serialize_bucket
+from billow.usage.history import Projection
 from billow.usage.service import Usage
 
 
@@ -43,3 +45,22 @@ def usage_out(usage: Usage) -> dict[str, Any]:
         "total_amount_cents": usage.amount_cents + usage.taxes_amount_cents,
         "charges_usage": [_charge_out(charge, usage.currency) for charge in usage.charges],
     }
+
+
+def projected_out(projection: Projection) -> dict[str, Any]:
+    usage = projection.usage
+    body = usage_out(usage)
+    body["projected_amount_cents"] = projection.projected_amount_cents
+    for index, charge_body in enumerate(body["charges_usage"]):
+        buckets = projection.buckets[index]
+        charge_body["projected_units"] = str(sum((units for units, _ in buckets), Decimal(0)))
+        charge_body["projected_amount_cents"] = sum(cents for _, cents in buckets)
+        charge_body["projected_presentation_breakdowns"] = []
+        plain = [pair for pair, bucket in zip(buckets, usage.charges[index].buckets, strict=True) if not bucket.group]
+        for filter_body, (units, cents) in zip(charge_body["filters"], plain if charge_body["filters"] else [],
+                                               strict=True):
+            filter_body["projected_units"], filter_body["projected_amount_cents"] = str(units), cents
+        grouped = [pair for pair, bucket in zip(buckets, usage.charges[index].buckets, strict=True) if bucket.group]
+        for group_body, (units, cents) in zip(charge_body["grouped_usage"], grouped, strict=True):
+            group_body["projected_units"], group_body["projected_amount_cents"] = str(units), cents
+    return body
