@@ -379,6 +379,40 @@ def test_volume_is_non_negative(properties: Any, units: Decimal) -> None:
     assert volume(units, properties).amount >= 0
 
 
+@st.composite
+def volume_with_rising_prices(draw: st.DrawFn) -> Any:
+    """Volume tiers whose per-unit and flat prices never fall from one tier to the next."""
+    wire = draw(classic_graduated()).to_wire()["graduated_ranges"]
+    prices = sorted(draw(st.lists(PRICES, min_size=len(wire), max_size=len(wire))))
+    flats = sorted(draw(st.lists(PRICES, min_size=len(wire), max_size=len(wire))))
+    for row, price, flat in zip(wire, prices, flats, strict=True):
+        row["per_unit_amount"], row["flat_amount"] = str(price), str(flat)
+    return props("volume", volume_ranges=wire)
+
+
+@settings(max_examples=200)
+@given(volume_tiers(), UNITS, UNITS)
+def test_volume_is_monotone_inside_a_tier(properties: Any, a: Decimal, b: Decimal) -> None:
+    low, high = sorted((a, b))
+    tiers = properties.volume_ranges
+    same_tier = any(t.from_value <= low and (t.to_value is None or high <= t.to_value) for t in tiers)
+    if same_tier:
+        assert volume(low, properties).amount <= volume(high, properties).amount
+
+
+@settings(max_examples=200)
+@given(volume_with_rising_prices(), UNITS, UNITS)
+def test_volume_with_rising_prices_is_monotone(properties: Any, a: Decimal, b: Decimal) -> None:
+    low, high = sorted((a, b))
+    assert D(0) <= volume(low, properties).amount <= volume(high, properties).amount
+
+
+def test_volume_can_fall_when_a_cheaper_tier_is_reached() -> None:
+    # That is what volume pricing means: every unit takes the price of the tier the total reaches.
+    properties = props("volume", volume_ranges=[tier(0, 100, "1"), tier(101, None, "0.5")])
+    assert (volume(D(100), properties).amount, volume(D(101), properties).amount) == (D(100), D("50.5"))
+
+
 @given(PRICES, UNITS, UNITS)
 def test_standard_is_linear(price: Decimal, a: Decimal, b: Decimal) -> None:
     properties = props("standard", amount=str(price))
@@ -389,8 +423,8 @@ def test_standard_is_linear(price: Decimal, a: Decimal, b: Decimal) -> None:
 def test_package_is_a_multiple_of_the_package_price(price: Decimal, size: int, free: int, units: Decimal) -> None:
     properties = props("package", amount=str(price), package_size=size, free_units=free)
     amount = package(units, properties).amount
-    assert amount >= 0
-    assert amount == 0 or amount % price == 0
+    paid = max(units - free, D(0))
+    assert amount == (paid / size).to_integral_value(rounding="ROUND_CEILING") * price
 
 
 def _advance_total(model: str, properties: Any, events: list[Decimal]) -> tuple[Decimal, Decimal]:
