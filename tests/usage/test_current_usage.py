@@ -155,3 +155,13 @@ def test_estimate_fees_errors(api: httpx.Client) -> None:
     body = {"event": {"code": "seats", "external_subscription_id": "nope"}}
     response = api.post("events/estimate_fees", json=body)
     assert (response.status_code, response.json()["code"]) == (404, "subscription_not_found")
+
+
+def test_a_prorated_recurring_charge_counts_days_in_the_period(api: httpx.Client) -> None:
+    setup(api, metrics=[{"code": "seats", "aggregation_type": "sum_agg", "field_name": "n", "recurring": True}],
+          charges=[{"code": "seats", "charge_model": "standard", "prorated": True, "properties": {"amount": "31"}}])
+    send(api, {"code": "seats", "timestamp": MARCH - 5 * 86400, "properties": {"n": 2}},  # carried from February
+         {"code": "seats", "timestamp": MARCH + 25 * 86400, "properties": {"n": 1}})  # March 26: 6 of 31 days
+    charge = usage(api)["charges_usage"][0]
+    # 2 seats the whole month + 1 seat for 6/31 -> 2.19355 prorated seats x 31 EUR = 68.00005 -> 68.00
+    assert (charge["units"], charge["total_aggregated_units"], charge["amount_cents"]) == ("2.19355", "3", 6800)

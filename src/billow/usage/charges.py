@@ -14,6 +14,7 @@ import json
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -23,9 +24,15 @@ from billow.core.money import exponent, to_minor_units
 from billow.models import BillableMetric
 from billow.plans.versions import ChargePrice
 from billow.pricing.aggregation import Aggregation, AggregationSpec, Event, aggregate
-from billow.pricing.charge_models import ChargeInputs, compute
+from billow.pricing.charge_models import ChargeAmount, ChargeInputs, compute
+from billow.pricing.charge_models_prorated import prorated_graduated
 from billow.pricing.filters import BucketKey, bucket_events, filter_for, group_of
-from billow.pricing.properties import AnyProperties
+from billow.pricing.properties import AnyProperties, GraduatedProperties
+from billow.pricing.prorated import (
+    ProratedAggregation,
+    ProrationWindow,
+    prorated_aggregate,
+)
 from billow.usage import reader, store
 from billow.usage.profiles import Profile
 
@@ -83,22 +90,21 @@ def _bucket_of(charge: ChargePrice, dims: str) -> BucketKey:
 
 def group_of_key(charge: ChargePrice, key: BucketKey) -> dict[str, str | None]:
     """The ``{group key: value}`` map of a bucket (empty without pricing group keys)."""
-    index, values = key
-    properties = charge.properties if index is None else charge.filters[index].properties
-    return dict(zip(_group_keys(properties), values, strict=True))
+    return dict(zip(_group_keys(properties_of(charge, key)), key[1], strict=True))
 
 
-def _price(charge: ChargePrice, key: BucketKey, agg: Aggregation, currency: str,
-           event_values: tuple[Decimal, ...] = ()) -> BucketUsage:
-    index, _ = key
-    properties = charge.properties if index is None else charge.filters[index].properties
-    inputs = ChargeInputs(agg.units, event_values, agg.events_count, exponent(currency))
-    amount = compute(charge.charge_model, properties, inputs)
-    return BucketUsage(index, group_of_key(charge, key), amount.units, agg.units, agg.events_count, amount.amount,
-                       to_minor_units(amount.amount, currency))
+@dataclass(frozen=True)
+class Measured:
+    """What one bucket is priced on: units and count, per-event values (percentage, dynamic) and,
+    for prorated charges, the prorated aggregation (per-event full and prorated values)."""
+
+    aggregation: Aggregation
+    values: tuple[Decimal, ...] = ()
+    prorated: ProratedAggregation | None = None
 
 
-Computed = dict[BucketKey, tuple[Aggregation, tuple[Decimal, ...]]]
+Computed = dict[BucketKey, Measured]
+PRORATABLE = {"sum_agg", "unique_count_agg"}
 EXTRA_ORDER = 2**62  # a hypothetical event comes after every stored one of the same instant
 
 
@@ -113,21 +119,19 @@ def aggregations(session: Session, organization_id: uuid.UUID, external_subscrip
     ``extra`` adds one event that is not stored (what an estimate prices)."""
     spec = spec_of(metric)
     result: Computed = {}
+    if charge.prorated and spec.recurring and metric.aggregation_type in PRORATABLE:
+        return _prorated(session, organization_id, external_subscription_id, charge, metric, window, extra)
     if charge.charge_model in PER_EVENT_MODELS:
-        raw = list(store.raw_events(session, organization_id, external_subscription_id, metric.code,
-                                    None if spec.recurring else window.start, window.stop + reader.MICROSECOND))
-        if extra is not None:
-            raw.append(extra)
-        filters = [f.values for f in charge.filters]
-        groups = {i: _group_keys(f.properties) for i, f in enumerate(charge.filters)}
-        for key, events in bucket_events(filters, _group_keys(charge.properties), raw, filter_group_keys=groups).items():
+        bucketed = _bucketed_raw(session, organization_id, external_subscription_id, charge, metric,
+                                 None if spec.recurring else window.start, window, extra)
+        for key, events in bucketed.items():
             agg = aggregate(spec, events, window.start, window.stop, charges_duration_days=window.charges_duration_days)
             values = agg.values
             if charge.charge_model == "dynamic":
                 amounts = store.event_amounts(session, [e.order for e in agg.events if e.order != EXTRA_ORDER])
                 amounts[EXTRA_ORDER] = extra_amount
                 values = tuple(amounts.get(e.order) or Decimal(0) for e in agg.events)
-            result[key] = (agg, values)
+            result[key] = Measured(agg, values)
         return result
     pieces: dict[BucketKey, list[reader.DimsUsage]] = defaultdict(list)
     for dims, piece in reader.collect(session, organization_id, external_subscription_id, profile, spec,
@@ -136,23 +140,70 @@ def aggregations(session: Session, organization_id: uuid.UUID, external_subscrip
     if extra is not None:
         pieces[bucket_of_event(charge, profile, extra)].append(reader.DimsUsage(edge_events=[extra]))
     for key, parts in pieces.items():
-        result[key] = (reader.aggregate(profile, spec, window, parts), ())
+        result[key] = Measured(reader.aggregate(profile, spec, window, parts))
     return result
+
+
+def _bucketed_raw(session: Session, organization_id: uuid.UUID, external_subscription_id: str,
+                  charge: ChargePrice, metric: BillableMetric, start: datetime | None, window: reader.Window,
+                  extra: Event | None) -> dict[BucketKey, list[Event]]:
+    raw = list(store.raw_events(session, organization_id, external_subscription_id, metric.code, start,
+                                window.stop + reader.MICROSECOND))
+    if extra is not None:
+        raw.append(extra)
+    filters = [f.values for f in charge.filters]
+    groups = {i: _group_keys(f.properties) for i, f in enumerate(charge.filters)}
+    return bucket_events(filters, _group_keys(charge.properties), raw, filter_group_keys=groups)
+
+
+def _prorated(session: Session, organization_id: uuid.UUID, external_subscription_id: str, charge: ChargePrice,
+              metric: BillableMetric, window: reader.Window, extra: Event | None) -> Computed:
+    """Prorated recurring charges weigh each event by its days in the period, from the raw events
+    (their whole history: the carried state is part of the answer)."""
+    spec = spec_of(metric)
+    proration = ProrationWindow(window.start, window.stop, window.charges_duration_days, window.timezone)
+    result: Computed = {}
+    for key, events in _bucketed_raw(session, organization_id, external_subscription_id, charge, metric, None,
+                                     window, extra).items():
+        prorated = prorated_aggregate(spec, events, proration)
+        aggregation = Aggregation(prorated.units, prorated.precise_units, prorated.full.events_count)
+        result[key] = Measured(aggregation, (), prorated)
+    return result
+
+
+def price(charge: ChargePrice, key: BucketKey, measured: Measured, currency: str) -> ChargeAmount:
+    """The bucket's amount by the charge model of its filter (or the charge's own properties)."""
+    properties = properties_of(charge, key)
+    agg, prorated = measured.aggregation, measured.prorated
+    if prorated is not None and charge.charge_model == "graduated":
+        assert isinstance(properties, GraduatedProperties)
+        return prorated_graduated(prorated.units, prorated.values, properties)
+    tier_units = prorated.full.units if prorated is not None else None
+    inputs = ChargeInputs(agg.units, measured.values, agg.events_count, exponent(currency), tier_units)
+    return compute(charge.charge_model, properties, inputs)
+
+
+def properties_of(charge: ChargePrice, key: BucketKey) -> AnyProperties:
+    return charge.properties if key[0] is None else charge.filters[key[0]].properties
 
 
 def charge_usage(session: Session, organization_id: uuid.UUID, external_subscription_id: str, charge: ChargePrice,
                  metric: BillableMetric, profile: Profile, window: reader.Window, currency: str) -> ChargeUsage:
     result = ChargeUsage(charge, metric)
     computed = aggregations(session, organization_id, external_subscription_id, charge, metric, profile, window)
-    empty = (Aggregation(Decimal(0), Decimal(0), 0), ())
+    empty = Measured(Aggregation(Decimal(0), Decimal(0), 0))
     if not charge.filters and not computed:  # a charge without events still shows, at zero
         computed[(None, tuple(None for _ in _group_keys(charge.properties)))] = empty
     for index in range(len(charge.filters)):
         if not any(key[0] == index for key in computed):
             computed[(index, tuple(None for _ in _group_keys(charge.filters[index].properties)))] = empty
     for key in sorted(computed, key=_order):
-        agg, values = computed[key]
-        result.buckets.append(_price(charge, key, agg, currency, values))
+        measured = computed[key]
+        amount = price(charge, key, measured, currency)
+        shown = measured.prorated.full.units if measured.prorated is not None else measured.aggregation.units
+        result.buckets.append(BucketUsage(key[0], group_of_key(charge, key), amount.units, shown,
+                                          measured.aggregation.events_count, amount.amount,
+                                          to_minor_units(amount.amount, currency)))
     return result
 
 

@@ -19,7 +19,7 @@ from billow.core.wire import iso_utc
 from billow.events.schemas import EventIn
 from billow.models import BillableMetric, Customer, Organization, Subscription
 from billow.plans import versions
-from billow.pricing.aggregation import Aggregation, Event
+from billow.pricing.aggregation import Event
 from billow.pricing.charge_models import ChargeInputs, pay_in_advance_fee
 from billow.pricing.taxes import fee_tax
 from billow.subscriptions.repository import resolve
@@ -27,11 +27,11 @@ from billow.usage import charges, profiles, service
 from billow.usage.reader import Window
 
 
-def _inputs(computed: tuple[Aggregation, tuple[Decimal, ...]] | None, currency: str) -> ChargeInputs:
+def _inputs(computed: charges.Measured | None, currency: str) -> ChargeInputs:
     if computed is None:
         return ChargeInputs(Decimal(0), (), 0, exponent(currency))
-    agg, values = computed
-    return ChargeInputs(agg.units, values, agg.events_count, exponent(currency))
+    return ChargeInputs(computed.aggregation.units, computed.values, computed.aggregation.events_count,
+                        exponent(currency))
 
 
 def estimate_fees(session: Session, organization: Organization, event: EventIn) -> list[dict[str, Any]]:
@@ -50,7 +50,8 @@ def estimate_fees(session: Session, organization: Organization, event: EventIn) 
                                                                                    subscription.plan_version))
     profile = profiles.load(session, organization.id, {metric.code})[metric.code]
     full_window, billing = service.window_for(subscription, customer, event.timestamp)
-    window = Window(full_window.start, max(event.timestamp, full_window.start), full_window.charges_duration_days)
+    window = Window(full_window.start, max(event.timestamp, full_window.start), full_window.charges_duration_days,
+                    full_window.timezone)
     currency = snapshot.amount_currency
     candidate = Event(event.transaction_id or "estimate", event.timestamp, event.properties, charges.EXTRA_ORDER)
     rates_of = service.charge_fee_taxes(session, organization.id, snapshot, customer)
@@ -62,9 +63,8 @@ def estimate_fees(session: Session, organization: Organization, event: EventIn) 
         args = (session, organization.id, subscription.external_id, charge, metric, profile, window)
         before = charges.aggregations(*args).get(key)
         after = charges.aggregations(*args, extra=candidate, extra_amount=event.precise_total_amount_cents)[key]
-        properties = charge.properties if key[0] is None else charge.filters[key[0]].properties
-        amount = pay_in_advance_fee(charge.charge_model, properties, _inputs(before, currency),
-                                    _inputs(after, currency))
+        amount = pay_in_advance_fee(charge.charge_model, charges.properties_of(charge, key),
+                                    _inputs(before, currency), _inputs(after, currency))
         cents = to_minor_units(amount.amount, currency)
         tax = fee_tax(rates_of(charge), Decimal(cents))
         fees.append({
@@ -76,7 +76,7 @@ def estimate_fees(session: Session, organization: Organization, event: EventIn) 
             "amount_cents": cents, "precise_amount": str(amount.amount), "amount_currency": currency,
             "taxes_amount_cents": tax.amount_cents, "taxes_precise_amount": str(tax.precise_amount_cents),
             "taxes_rate": str(tax.taxes_rate), "units": str(amount.units),
-            "precise_unit_amount": str(amount.unit_amount), "total_aggregated_units": str(after[0].units),
+            "precise_unit_amount": str(amount.unit_amount), "total_aggregated_units": str(after.aggregation.units),
             "total_amount_cents": cents + tax.amount_cents, "total_amount_currency": currency,
             "events_count": 1, "pay_in_advance": True, "invoiceable": charge.invoiceable,
             "from_date": iso_utc(window.start), "to_date": iso_utc(billing.charges_to_datetime),

@@ -52,6 +52,7 @@ class Window:
     start: datetime
     stop: datetime  # inclusive
     charges_duration_days: int
+    timezone: str = "UTC"
 
     @property
     def first_full_hour(self) -> datetime:

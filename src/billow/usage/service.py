@@ -78,7 +78,7 @@ def window_for(subscription: Subscription, customer: Customer, at: datetime) -> 
     stop = billing.charges_to_datetime
     if stop == billing.period.to_datetime:  # the period's last second: take every instant before the next one
         stop = stop + timedelta(seconds=1) - MICROSECOND
-    window = Window(billing.charges_from_datetime, stop, billing.charges_duration_days)
+    window = Window(billing.charges_from_datetime, stop, billing.charges_duration_days, billing.timezone)
     return window, billing
 
 
