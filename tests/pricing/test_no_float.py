@@ -58,3 +58,17 @@ def test_a_float_unit_count_is_refused_by_the_charge_models() -> None:
     properties = parse_properties("standard", {"amount": "0.10"})
     with pytest.raises((decimal.FloatOperation, TypeError)):
         compute("standard", properties, ChargeInputs(0.5))  # type: ignore[arg-type]
+
+
+CLOCK_CALLS = {"now", "utcnow", "today", "monotonic", "perf_counter"}  # the time module is barred by import
+
+
+@pytest.mark.parametrize("path", sorted((Path(billow.__file__).parent / "pricing").rglob("*.py")),
+                         ids=lambda p: p.name)
+def test_pricing_reads_no_clock(path: Path) -> None:
+    """The import contract keeps time/os/io out of billow.pricing; this keeps datetime.now out."""
+    calls = [
+        node.lineno for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in CLOCK_CALLS
+    ]
+    assert calls == [], f"clock read at lines {calls}"
