@@ -165,3 +165,20 @@ def test_a_prorated_recurring_charge_counts_days_in_the_period(api: httpx.Client
     charge = usage(api)["charges_usage"][0]
     # 2 seats the whole month + 1 seat for 6/31 -> 2.19355 prorated seats x 31 EUR = 68.00005 -> 68.00
     assert (charge["units"], charge["total_aggregated_units"], charge["amount_cents"]) == ("2.19355", "3", 6800)
+
+
+def test_events_nothing_bills_yet_are_listed(api: httpx.Client) -> None:
+    setup(api, metrics=[{"code": "calls", "aggregation_type": "count_agg"}],
+          charges=[{"code": "calls", "charge_model": "standard", "properties": {"amount": "1"}}])
+    send(api, {"code": "calls", "timestamp": MARCH}, {"code": "unknown_metric", "timestamp": MARCH},
+         {"code": "calls", "timestamp": MARCH, "external_subscription_id": "no_such_subscription"},
+         {"code": "calls", "timestamp": MARCH - 60 * 86400})  # before the subscription started
+    listed = api.get("events", params={"unmatched": "true"}).json()
+    assert sorted((e["code"], e["external_subscription_id"], e["timestamp"][:10]) for e in listed["events"]) == [
+        ("calls", "no_such_subscription", "2024-03-01"), ("calls", "sub", "2024-01-01"),
+        ("unknown_metric", "sub", "2024-03-01")]
+    assert usage(api)["amount_cents"] == 100
+    # The metric created later counts the events it was sent before.
+    assert api.post("billable_metrics", json={"billable_metric": {
+        "name": "u", "code": "unknown_metric", "aggregation_type": "count_agg"}}).status_code == 200
+    assert api.get("events", params={"unmatched": "true"}).json()["meta"]["total_count"] == 2

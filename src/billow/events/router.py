@@ -107,6 +107,8 @@ def list_events(request: Request, org: ReadingOrg, session: ReadSession, paging:
         query = query.where(EventRow.timestamp >= datetime_param("timestamp_from", params["timestamp_from"]))
     if params.get("timestamp_to"):
         query = query.where(EventRow.timestamp <= datetime_param("timestamp_to", params["timestamp_to"]))
+    if params.get("unmatched") in ("true", "1"):
+        query = query.where(service.unmatched())
     rows, meta = paginate(session, query.order_by(EventRow.timestamp.desc(), EventRow.id.desc()), paging)
     return _json({"events": [event_out(row) for row in rows], "meta": meta})
 

@@ -14,13 +14,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from billow.core import clock
 from billow.core.errors import ValidationFailed
 from billow.events.schemas import Errors, EventIn
+from billow.models import BillableMetric, Subscription
 from billow.models import Event as EventRow
 from billow.pricing.aggregation import Event as UsageEvent
 from billow.pricing.expression import ExpressionError, parse
@@ -145,3 +146,17 @@ def _raise(errors: dict[int, Errors], batch: bool) -> None:
     if batch:
         raise ValidationFailed({str(index): codes for index, codes in sorted(errors.items())})  # type: ignore[dict-item]
     raise ValidationFailed(next(iter(errors.values())))
+
+
+def unmatched() -> ColumnElement[bool]:
+    """Events nothing bills yet: no live metric has their code, or no subscription with their
+    external id covered their timestamp (``GET /events?unmatched=true``)."""
+    metric = select(BillableMetric.id).where(
+        BillableMetric.organization_id == EventRow.organization_id, BillableMetric.code == EventRow.code,
+        BillableMetric.deleted_at.is_(None))
+    subscription = select(Subscription.id).where(
+        Subscription.organization_id == EventRow.organization_id,
+        Subscription.external_id == EventRow.external_subscription_id,
+        Subscription.started_at.is_not(None), Subscription.started_at <= EventRow.timestamp,
+        or_(Subscription.terminated_at.is_(None), Subscription.terminated_at >= EventRow.timestamp))
+    return or_(~metric.exists(), ~subscription.exists())
