@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     Field,
     PlainSerializer,
@@ -54,6 +55,10 @@ def _one_of(value: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+CreditNoteChoice = Annotated[str, AfterValidator(lambda value: _one_of(value, ON_TERMINATION_CREDIT_NOTE))]
+InvoiceChoice = Annotated[str, AfterValidator(lambda value: _one_of(value, ON_TERMINATION_INVOICE))]
+
+
 # ---- requests ------------------------------------------------------------------------------------
 
 
@@ -89,8 +94,8 @@ class SubscriptionUpdate(WireIn):
     name: str | None = Field(default=None, max_length=255)
     ending_at: IsoInstant | None = None
     subscription_at: IsoInstant | None = None
-    on_termination_credit_note: str | None = None
-    on_termination_invoice: str | None = None
+    on_termination_credit_note: CreditNoteChoice | None = None
+    on_termination_invoice: InvoiceChoice | None = None
     plan_overrides: Any = None
 
     @model_validator(mode="before")
@@ -101,33 +106,13 @@ class SubscriptionUpdate(WireIn):
             return {key: value for key, value in data.items() if value is not None or key in ("name", "ending_at")}
         return data
 
-    @field_validator("on_termination_credit_note")
-    @classmethod
-    def _credit_note(cls, value: str) -> str:
-        return _one_of(value, ON_TERMINATION_CREDIT_NOTE)
-
-    @field_validator("on_termination_invoice")
-    @classmethod
-    def _invoice(cls, value: str) -> str:
-        return _one_of(value, ON_TERMINATION_INVOICE)
-
 
 class TerminateParams(WireIn):
     """Query of `DELETE /subscriptions/{external_id}`."""
 
     status: str | None = None
-    on_termination_credit_note: str | None = None
-    on_termination_invoice: str | None = None
-
-    @field_validator("on_termination_credit_note")
-    @classmethod
-    def _credit_note(cls, value: str) -> str:
-        return _one_of(value, ON_TERMINATION_CREDIT_NOTE)
-
-    @field_validator("on_termination_invoice")
-    @classmethod
-    def _invoice(cls, value: str) -> str:
-        return _one_of(value, ON_TERMINATION_INVOICE)
+    on_termination_credit_note: CreditNoteChoice | None = None
+    on_termination_invoice: InvoiceChoice | None = None
 
 
 class SubscriptionFilters(WireIn):
