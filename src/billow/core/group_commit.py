@@ -5,6 +5,11 @@ write waiting in the queue, runs each inside its own savepoint of a single trans
 request's failure rolls back only that request), commits once, then wakes the requests. A request
 is answered only after the commit that holds its rows has returned. If the shared commit itself
 fails, each write is retried alone so that one bad write cannot fail the others.
+
+Writes of one kind can also be *merged*: :meth:`GroupCommit.submit` hands an item to a batcher,
+and consecutive items of the same batcher in a group reach it together, in one call, so that
+the per-call cost (reading metadata, one statement per table) is paid once for many requests.
+The batcher owns the savepoints of its items and returns each item's result or exception.
 """
 
 from __future__ import annotations
@@ -21,12 +26,18 @@ if TYPE_CHECKING:
     from billow.core.db import Database
 
 T = TypeVar("T")
+ItemT = TypeVar("ItemT")
 _STOP = object()
+
+# batcher(session, items) -> one result or exception per item, in order
+Batcher = Callable[[Session, list[Any]], list[Any]]
 
 
 @dataclass
 class _Write(Generic[T]):
-    work: Callable[[Session], T]
+    work: Callable[[Session], T] | None
+    batcher: Batcher | None = None
+    item: Any = None
     done: threading.Event = field(default_factory=threading.Event)
     result: Any = None
     error: BaseException | None = None
@@ -42,13 +53,24 @@ class GroupCommit:
 
     def run(self, work: Callable[[Session], T]) -> T:
         """Run ``work(session)`` in the next shared transaction; return once it is committed."""
+        return self._wait(_Write(work))  # type: ignore[no-any-return]
+
+    def submit(self, batcher: Callable[[Session, list[ItemT]], list[Any]], item: ItemT) -> Any:
+        """Hand ``item`` to ``batcher`` in the next shared transaction, together with the other items
+        of the same batcher queued meanwhile; return its result (or raise its exception) once committed.
+
+        ``batcher(session, items)`` returns one entry per item: its result, or the exception that
+        item must raise. It must undo the writes of a failed item itself (savepoints).
+        """
+        return self._wait(_Write(None, batcher, item))
+
+    def _wait(self, write: _Write[Any]) -> Any:
         self._ensure_started()
-        write: _Write[T] = _Write(work)
         self._queue.put(write)
         write.done.wait()
         if write.error is not None:
             raise write.error
-        return write.result  # type: ignore[no-any-return]
+        return write.result
 
     def stop(self) -> None:
         with self._lock:
@@ -86,7 +108,24 @@ class GroupCommit:
     def _commit(self, group: list[_Write[Any]]) -> None:
         try:
             with self._database.unit_of_work() as session:
-                for write in group:
+                index = 0
+                while index < len(group):
+                    write = group[index]
+                    if write.batcher is not None:  # a run of consecutive items of one batcher: one call
+                        end = index + 1
+                        while end < len(group) and group[end].batcher is write.batcher:
+                            end += 1
+                        run = group[index:end]
+                        for item_write, outcome in zip(run, write.batcher(session, [w.item for w in run]),
+                                                       strict=True):
+                            if isinstance(outcome, BaseException):
+                                item_write.error = outcome
+                            else:
+                                item_write.result = outcome
+                        index = end
+                        continue
+                    index += 1
+                    assert write.work is not None
                     savepoint = session.begin_nested()
                     try:
                         write.result = write.work(session)

@@ -64,8 +64,8 @@ def _many(payload: Any) -> list[EventIn]:
 
 async def _store(request: Request, org_id: Any, events: list[EventIn], *, batch: bool) -> list[Any]:
     database: Database = request.app.state.db
-    return await run_in_threadpool(
-        database.group_commit.run, lambda session: service.ingest(session, org_id, events, batch=batch)
+    return await run_in_threadpool(  # type: ignore[no-any-return]
+        database.group_commit.submit, service.ingest_requests, service.IngestRequest(org_id, events, batch)
     )
 
 

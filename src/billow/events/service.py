@@ -4,18 +4,24 @@
 stores the new events, adds them to the usage aggregates in the same transaction, and
 acknowledges exact retries without counting them again. Any error raises before the savepoint is
 released, so nothing of a refused request is kept.
+
+Concurrent requests reach the group commit together: :func:`ingest_requests` stores them with one
+:func:`ingest` call (one metadata read, one statement per table) when they all succeed, and falls
+back to one savepoint per request when any of them is refused, so each request still stands or
+falls alone.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, String, and_, bindparam, func, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from billow.core import clock
@@ -64,11 +70,80 @@ def _apply_expressions(events: list[EventIn], profiles: dict[str, Profile], erro
 
 
 def _existing(session: Session, organization_id: uuid.UUID, events: list[EventIn]) -> dict[tuple[str, str], Any]:
+    if session.get_bind().dialect.name == "postgresql":
+        return _existing_postgresql(session, organization_id, events)
     ids = {event.transaction_id for event in events}
     rows = session.execute(
         select(EventRow).where(EventRow.organization_id == organization_id, EventRow.transaction_id.in_(ids))
     ).scalars()
     return {(row.transaction_id, row.external_subscription_id): row for row in rows}
+
+
+def _existing_postgresql(session: Session, organization_id: uuid.UUID,
+                         events: list[EventIn]) -> dict[tuple[str, str], Any]:
+    """The stored events with these keys, probed one key at a time in the unique index.
+
+    The keys travel as two array parameters: an IN list of hundreds is a long query text that
+    psycopg parses anew on every call. Joining on the whole unique key keeps the plan an index
+    probe per key even when the table's statistics are stale (a table filled since the last
+    ANALYZE), where ``transaction_id IN (..)`` alone may be planned as a scan of the organization.
+    """
+    keys = sorted({event.key for event in events})
+    pairs = func.unnest(bindparam("transaction_ids", [k[0] for k in keys], type_=ARRAY(String)),
+                        bindparam("subscription_ids", [k[1] for k in keys], type_=ARRAY(String))
+                        ).table_valued("transaction_id", "external_subscription_id").render_derived(name="keys")
+    rows = session.execute(
+        select(EventRow).join(pairs, and_(EventRow.transaction_id == pairs.c.transaction_id,
+                                          EventRow.external_subscription_id == pairs.c.external_subscription_id))
+        .where(EventRow.organization_id == organization_id)
+    ).scalars()
+    return {(row.transaction_id, row.external_subscription_id): row for row in rows}
+
+
+# PostgreSQL: the rows as one array per column, unnested by the server. A multi-row VALUES list
+# is a long query text that psycopg parses on every call (its cost grows with the rows).
+_UNNEST_INSERT = text(
+    "INSERT INTO events (organization_id, lago_id, transaction_id, external_subscription_id, code, \"timestamp\","
+    " properties, precise_total_amount_cents, created_at)"
+    " SELECT * FROM unnest(CAST(:organization_id AS uuid[]), CAST(:lago_id AS uuid[]),"
+    " CAST(:transaction_id AS varchar[]), CAST(:external_subscription_id AS varchar[]), CAST(:code AS varchar[]),"
+    " CAST(:timestamp AS timestamptz[]), CAST(:properties AS text[]), CAST(:precise_total_amount_cents AS varchar[]),"
+    " CAST(:created_at AS timestamptz[]))"
+    " ON CONFLICT (organization_id, transaction_id, external_subscription_id) DO NOTHING"
+    " RETURNING id, transaction_id, external_subscription_id"
+)
+
+
+def _insert_postgresql(session: Session, rows: list[dict[str, Any]]) -> Any:
+    table = EventRow.__table__
+    columns: dict[str, list[Any]] = {name: [] for name in (
+        "organization_id", "lago_id", "transaction_id", "external_subscription_id", "code", "timestamp",
+        "properties", "precise_total_amount_cents", "created_at")}
+    dialect = session.get_bind().dialect
+    # The same bind processing as the ORM column types (exact JSON text, decimal text, UTC).
+    processors = {name: table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns}
+    for row in rows:
+        for name, values in columns.items():
+            process = processors[name]
+            values.append(process(row[name]) if process else row[name])
+    return session.execute(_UNNEST_INSERT, columns)
+
+
+_INSERTS: dict[str, Any] = {}
+
+
+def _insert_statement(dialect: str) -> Any:
+    """``INSERT .. ON CONFLICT DO NOTHING RETURNING`` for ``dialect``, built once."""
+    stmt = _INSERTS.get(dialect)
+    if stmt is None:
+        table = EventRow.__table__
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = _INSERTS[dialect] = (
+            insert(table)
+            .on_conflict_do_nothing(index_elements=["organization_id", "transaction_id", "external_subscription_id"])
+            .returning(table.c.id, table.c.transaction_id, table.c.external_subscription_id)
+        )
+    return stmt
 
 
 def _insert(session: Session, organization_id: uuid.UUID, events: list[EventIn]) -> dict[tuple[str, str], Any]:
@@ -80,14 +155,10 @@ def _insert(session: Session, organization_id: uuid.UUID, events: list[EventIn])
          "properties": e.properties, "precise_total_amount_cents": e.precise_total_amount_cents, "created_at": now}
         for e in events
     ]
-    table = EventRow.__table__
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = (
-        insert(table)
-        .on_conflict_do_nothing(index_elements=["organization_id", "transaction_id", "external_subscription_id"])
-        .returning(table.c.id, table.c.transaction_id, table.c.external_subscription_id)
-    )
-    ids = {(r.transaction_id, r.external_subscription_id): r.id for r in session.execute(stmt, rows)}
+    dialect = session.get_bind().dialect.name
+    result = (_insert_postgresql(session, rows) if dialect == "postgresql"
+              else session.execute(_insert_statement(dialect), rows))
+    ids = {(r.transaction_id, r.external_subscription_id): r.id for r in result}
     inserted = {}
     for row in rows:
         key = (row["transaction_id"], row["external_subscription_id"])
@@ -160,3 +231,77 @@ def unmatched() -> ColumnElement[bool]:
         Subscription.started_at.is_not(None), Subscription.started_at <= EventRow.timestamp,
         or_(Subscription.terminated_at.is_(None), Subscription.terminated_at >= EventRow.timestamp))
     return or_(~metric.exists(), ~subscription.exists())
+
+
+# ---- several requests in one group commit --------------------------------------------------------
+
+MERGE_LIMIT = 2000  # events per merged ingest call (keeps the IN lists well under driver limits)
+
+
+@dataclass(frozen=True)
+class IngestRequest:
+    organization_id: uuid.UUID
+    events: list[EventIn]
+    batch: bool
+
+
+def ingest_requests(session: Session, requests: list[IngestRequest]) -> list[list[StoredEvent] | Exception]:
+    """The batcher of :meth:`GroupCommit.submit`: each request's stored events, or its exception.
+
+    Consecutive requests of one organization are stored by one :func:`ingest` call in one savepoint.
+    If that call refuses anything (a bad event, a conflicting transaction id, within a request or
+    across them), the savepoint is rolled back and each of those requests runs alone in its own
+    savepoint, exactly as if it had been the only one: the answer of every request is the one it
+    would get alone, and nothing of a refused request is kept.
+    """
+    outcomes: list[list[StoredEvent] | Exception] = []
+    for chunk in _chunks(requests):
+        merged = _merged(session, chunk) if len(chunk) > 1 else None
+        if merged is None:
+            merged = [_alone(session, request) for request in chunk]
+        outcomes.extend(merged)
+    return outcomes
+
+
+def _chunks(requests: list[IngestRequest]) -> list[list[IngestRequest]]:
+    chunks: list[list[IngestRequest]] = []
+    size = 0
+    for request in requests:
+        if (chunks and chunks[-1][0].organization_id == request.organization_id
+                and size + len(request.events) <= MERGE_LIMIT):
+            chunks[-1].append(request)
+            size += len(request.events)
+        else:
+            chunks.append([request])
+            size = len(request.events)
+    return chunks
+
+
+def _merged(session: Session, chunk: list[IngestRequest]) -> list[list[StoredEvent] | Exception] | None:
+    # Copies: ingest writes expression results into the events' properties, and a fallback must
+    # start from the events as received.
+    events = [replace(event) for request in chunk for event in request.events]
+    savepoint = session.begin_nested()
+    try:
+        stored = ingest(session, chunk[0].organization_id, events, batch=True)
+        savepoint.commit()
+    except Exception:
+        savepoint.rollback()
+        return None
+    outcomes: list[list[StoredEvent] | Exception] = []
+    offset = 0
+    for request in chunk:
+        outcomes.append(stored[offset:offset + len(request.events)])
+        offset += len(request.events)
+    return outcomes
+
+
+def _alone(session: Session, request: IngestRequest) -> list[StoredEvent] | Exception:
+    savepoint = session.begin_nested()
+    try:
+        stored = ingest(session, request.organization_id, request.events, batch=request.batch)
+        savepoint.commit()
+    except Exception as exc:  # this request's own failure: undo only its writes
+        savepoint.rollback()
+        return exc
+    return stored

@@ -18,6 +18,7 @@ CHUNK = 5000
 
 def rebuild(session: Session, organization_id: uuid.UUID, profile: Profile) -> int:
     """Recompute every aggregate of ``profile``'s metric; returns the number of events read."""
+    store.exclude_writers(session)
     for model in (UsageAggregate, UsageValueState):
         session.execute(delete(model).where(model.organization_id == organization_id, model.code == profile.code))
     query = (

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Numeric, String, and_, case, cast, func, or_, select
+from sqlalchemy import Numeric, String, and_, case, cast, func, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -81,7 +81,39 @@ def _partial_row(key: tuple[Any, ...], part: Partial) -> dict[str, Any]:
     }
 
 
+def exclude_writers(session: Session) -> None:
+    """Hold off every other transaction's aggregate writes until this one ends (a rebuild).
+
+    On PostgreSQL a rebuild's DELETE does not see aggregate rows that a concurrent ingest inserts
+    after the DELETE began, while its later SELECT of the raw events does see that ingest's events
+    once committed: an event of a subscription (or dimension values) new to the aggregates would
+    be counted twice. ``SHARE ROW EXCLUSIVE`` waits for ingests that already wrote aggregates and
+    makes later ones wait for the rebuild's commit; readers are not blocked. SQLite needs nothing:
+    its writers are serialized by ``BEGIN IMMEDIATE``.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        names = ", ".join(model.__table__.name for model in (UsageAggregate, UsageValueState))
+        session.execute(text(f"LOCK TABLE {names} IN SHARE ROW EXCLUSIVE MODE"))
+
+
+# The upsert statements depend only on the dialect: built once each (building one, with its
+# ``excluded`` alias, costs about as much as executing it for a small group of events).
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def _statement(session: Session, name: str, build: Any) -> Any:
+    key = (session.get_bind().dialect.name, name)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        stmt = _STATEMENTS[key] = build(session)
+    return stmt
+
+
 def _upsert_partials(session: Session, rows: list[dict[str, Any]]) -> None:
+    session.execute(_statement(session, "partials", _partials_statement), rows)
+
+
+def _partials_statement(session: Session) -> Any:
     table = UsageAggregate.__table__
     stmt = _insert(session)(table)
     new = stmt.excluded
@@ -102,10 +134,14 @@ def _upsert_partials(session: Session, rows: list[dict[str, Any]]) -> None:
             "tail": _dec_add(session, table.c.tail, new.tail),
         },
     )
-    session.execute(stmt, rows)
+    return stmt
 
 
 def _upsert_states(session: Session, rows: list[dict[str, Any]]) -> None:
+    session.execute(_statement(session, "states", _states_statement), rows)
+
+
+def _states_statement(session: Session) -> Any:
     table = UsageValueState.__table__
     stmt = _insert(session)(table)
     new = stmt.excluded
@@ -114,7 +150,7 @@ def _upsert_states(session: Session, rows: list[dict[str, Any]]) -> None:
         set_={"last_at": new.last_at, "last_seq": new.last_seq, "added": new.added},
         where=or_(new.last_at > table.c.last_at, and_(new.last_at == table.c.last_at, new.last_seq > table.c.last_seq)),
     )
-    session.execute(stmt, rows)
+    return stmt
 
 
 def add(session: Session, organization_id: uuid.UUID, profiles: dict[str, Profile], stored: Iterable[Stored]) -> None:
@@ -174,6 +210,13 @@ def _last_per_row(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # ---- reading -------------------------------------------------------------------------------------
 
 
+# Plain columns, not ORM entities: a usage read takes hundreds of hour rows per charge, and
+# building (and identity-mapping) an object per row cost most of its time.
+_PARTIAL_COLUMNS = (UsageAggregate.dims, UsageAggregate.bucket, UsageAggregate.events, UsageAggregate.counted,
+                    UsageAggregate.total, UsageAggregate.maximum, UsageAggregate.latest_at, UsageAggregate.latest_seq,
+                    UsageAggregate.latest_value, UsageAggregate.tail)
+
+
 def _partial_of_row(row: Any) -> Partial:
     latest = (row.latest_at, row.latest_seq) if row.latest_at is not None else None
     return Partial(row.bucket + HOUR, row.events, row.counted, row.total, row.maximum, latest, row.latest_value,
@@ -189,11 +232,11 @@ def hour_partials(session: Session, organization_id: uuid.UUID, external_subscri
                   first_hour: datetime, end_hour: datetime) -> dict[str, list[Partial]]:
     """Stored partials of the hours in ``[first_hour, end_hour)``, by dimensions."""
     rows = session.execute(
-        select(UsageAggregate).where(
+        select(*_PARTIAL_COLUMNS).where(
             *_scope(UsageAggregate, organization_id, external_subscription_id, code),
             UsageAggregate.bucket >= first_hour, UsageAggregate.bucket < end_hour,
         )
-    ).scalars()
+    )
     result: dict[str, list[Partial]] = defaultdict(list)
     for row in rows:
         result[row.dims].append(_partial_of_row(row))
@@ -239,7 +282,9 @@ def value_state_rows(session: Session, organization_id: uuid.UUID, external_subs
         if end_hour is not None:
             conditions.append(UsageValueState.bucket < end_hour)
     result: dict[str, list[ValueState]] = defaultdict(list)
-    for row in session.execute(select(UsageValueState).where(*conditions)).scalars():
+    columns = (UsageValueState.dims, UsageValueState.value, UsageValueState.last_at, UsageValueState.last_seq,
+               UsageValueState.added)
+    for row in session.execute(select(*columns).where(*conditions)):
         result[row.dims].append(ValueState(row.value, (row.last_at, row.last_seq), row.added))
     return result
 
