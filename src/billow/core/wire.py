@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError, core_schema
 
+from billow.core import jsontext
 from billow.core.errors import BadRequest, ErrorDetails, MissingRoot, ValidationFailed
 from billow.core.money import is_currency
 
@@ -111,12 +112,13 @@ def parse_root(payload: Any, root: str, model: type[M]) -> M:
     return validate(model, body)
 
 
-async def read_json(request: Request) -> Any:
+async def read_json(request: Request, *, exact: bool = False) -> Any:
+    """The JSON body (None when empty); ``exact`` reads fractional numbers as ``Decimal``."""
     raw = await request.body()
     if not raw.strip():
         return None
     try:
-        return json.loads(raw)
+        return jsontext.loads(raw) if exact else json.loads(raw)
     except ValueError:
         raise BadRequest("the request body is not valid JSON") from None
 

@@ -8,9 +8,10 @@ from starlette.concurrency import run_in_threadpool
 
 from billow.core import clock, jsontext
 from billow.core.db import Database, ReadSession
-from billow.core.errors import BadRequest, MissingRoot, NotFound, ValidationFailed
+from billow.core.errors import MissingRoot, NotFound, ValidationFailed
 from billow.core.pagination import Paging, paginate
 from billow.core.query import datetime_param
+from billow.core.wire import read_json
 from billow.events import service
 from billow.events.schemas import MAX_BATCH, EventIn, event_out, parse_event
 from billow.models import Event as EventRow
@@ -22,16 +23,6 @@ router = APIRouter(prefix="/events", tags=["events"])
 
 def _json(body: dict[str, Any]) -> Response:
     return Response(jsontext.dumps(body), media_type="application/json")
-
-
-async def _body(request: Request) -> Any:
-    raw = await request.body()
-    if not raw.strip():
-        return None
-    try:
-        return jsontext.loads(raw)
-    except ValueError:
-        raise BadRequest("the request body is not valid JSON") from None
 
 
 def _one(payload: Any, *, require_transaction_id: bool = True) -> EventIn:
@@ -71,21 +62,21 @@ async def _store(request: Request, org_id: Any, events: list[EventIn], *, batch:
 
 @router.post("")
 async def create_event(request: Request, org: ReadingOrg) -> Response:
-    event = _one(await _body(request))
+    event = _one(await read_json(request, exact=True))
     stored = await _store(request, org.id, [event], batch=False)
     return _json({"event": event_out(stored[0])})
 
 
 @router.post("/batch")
 async def create_batch(request: Request, org: ReadingOrg) -> Response:
-    events = _many(await _body(request))
+    events = _many(await read_json(request, exact=True))
     stored = await _store(request, org.id, events, batch=True)
     return _json({"events": [event_out(row) for row in stored]})
 
 
 @router.post("/estimate_fees")
 async def estimate_fees(request: Request, org: ReadingOrg) -> Response:
-    event = _one(await _body(request), require_transaction_id=False)
+    event = _one(await read_json(request, exact=True), require_transaction_id=False)
     database: Database = request.app.state.db
 
     def run() -> list[dict[str, Any]]:
