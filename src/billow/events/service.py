@@ -19,9 +19,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, bindparam, func, or_, select, text
+from sqlalchemy import ColumnElement, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from billow.core import clock
@@ -79,24 +78,23 @@ def _existing(session: Session, organization_id: uuid.UUID, events: list[EventIn
     return {(row.transaction_id, row.external_subscription_id): row for row in rows}
 
 
+# One index probe per transaction id, whatever the table's statistics say. The ids travel as one
+# array parameter (an IN list of hundreds is a long query text that psycopg parses anew on every
+# call). As a plain join or IN list, a table filled since its last ANALYZE gets planned as a scan
+# of every event of the organization; OFFSET 0 keeps the lateral subquery a probe per id.
+_EXISTING_POSTGRESQL = text(
+    "SELECT events.* FROM unnest(CAST(:transaction_ids AS varchar[])) AS keys(transaction_id)"
+    " CROSS JOIN LATERAL (SELECT * FROM events WHERE events.organization_id = :organization_id"
+    " AND events.transaction_id = keys.transaction_id OFFSET 0) AS events"
+)
+
+
 def _existing_postgresql(session: Session, organization_id: uuid.UUID,
                          events: list[EventIn]) -> dict[tuple[str, str], Any]:
-    """The stored events with these keys, probed one key at a time in the unique index.
-
-    The keys travel as two array parameters: an IN list of hundreds is a long query text that
-    psycopg parses anew on every call. Joining on the whole unique key keeps the plan an index
-    probe per key even when the table's statistics are stale (a table filled since the last
-    ANALYZE), where ``transaction_id IN (..)`` alone may be planned as a scan of the organization.
-    """
-    keys = sorted({event.key for event in events})
-    pairs = func.unnest(bindparam("transaction_ids", [k[0] for k in keys], type_=ARRAY(String)),
-                        bindparam("subscription_ids", [k[1] for k in keys], type_=ARRAY(String))
-                        ).table_valued("transaction_id", "external_subscription_id").render_derived(name="keys")
-    rows = session.execute(
-        select(EventRow).join(pairs, and_(EventRow.transaction_id == pairs.c.transaction_id,
-                                          EventRow.external_subscription_id == pairs.c.external_subscription_id))
-        .where(EventRow.organization_id == organization_id)
-    ).scalars()
+    ids = sorted({event.transaction_id for event in events})
+    statement = select(EventRow).from_statement(
+        _EXISTING_POSTGRESQL.bindparams(transaction_ids=ids, organization_id=organization_id))
+    rows = session.scalars(statement)
     return {(row.transaction_id, row.external_subscription_id): row for row in rows}
 
 
@@ -187,28 +185,52 @@ def ingest(session: Session, organization_id: uuid.UUID, events: list[EventIn], 
         earlier = first.setdefault(event.key, index)
         if earlier != index and not event.same_content(events[earlier]):
             errors[index] = {"transaction_id": ["value_already_exist"]}
-    existing = _existing(session, organization_id, events)
-    for key, index in first.items():
-        row = existing.get(key)
-        if row is not None and index not in errors and not events[index].same_content(row):
-            errors[index] = {"transaction_id": ["value_already_exist"]}
-    _raise(errors, batch)
-
-    fresh = [events[index] for key, index in first.items() if key not in existing]
-    inserted = _insert(session, organization_id, fresh) if fresh else {}
-    raced = [events[first[e.key]] for e in fresh if e.key not in inserted]
-    if raced:  # stored by a concurrent request between our check and our insert
-        existing.update(_existing(session, organization_id, raced))
-        for event in raced:
-            if not event.same_content(existing[event.key]):
-                errors[first[event.key]] = {"transaction_id": ["value_already_exist"]}
+    if not errors and session.get_bind().dialect.name == "postgresql":
+        inserted, existing = _insert_first(session, organization_id, events, first, batch)
+    else:
+        existing = _existing(session, organization_id, events)
+        for key, index in first.items():
+            row = existing.get(key)
+            if row is not None and index not in errors and not events[index].same_content(row):
+                errors[index] = {"transaction_id": ["value_already_exist"]}
         _raise(errors, batch)
+
+        fresh = [events[index] for key, index in first.items() if key not in existing]
+        inserted = _insert(session, organization_id, fresh) if fresh else {}
+        raced = [events[first[e.key]] for e in fresh if e.key not in inserted]
+        if raced:  # stored by a concurrent request between our check and our insert
+            existing.update(_existing(session, organization_id, raced))
+            for event in raced:
+                if not event.same_content(existing[event.key]):
+                    errors[first[event.key]] = {"transaction_id": ["value_already_exist"]}
+            _raise(errors, batch)
     store.add(session, organization_id, current, [
         store.Stored(row.external_subscription_id, row.code,
                      UsageEvent(row.transaction_id, row.timestamp, row.properties, row.seq))
         for row in inserted.values()
     ])
     return [inserted[e.key] if e.key in inserted else _stored(existing[e.key]) for e in events]
+
+
+def _insert_first(session: Session, organization_id: uuid.UUID, events: list[EventIn],
+                  first: dict[tuple[str, str], int], batch: bool) -> tuple[dict[tuple[str, str], Any],
+                                                                          dict[tuple[str, str], Any]]:
+    """PostgreSQL: insert every key, then read back only the keys the insert skipped (retries, or
+    keys a concurrent request stored). Same answers as looking every key up first, without a
+    lookup on the usual path of new events, whose plan depends on the table's statistics (a seq
+    scan per key on a table filled since its last ANALYZE). A refusal rolls the insert back: like
+    the lookup-first path, a raising call leaves nothing behind. Returns (inserted, existing)."""
+    candidates = [events[index] for index in first.values()]
+    errors: dict[int, Errors] = {}
+    with session.begin_nested():  # released on success, rolled back by the raise below
+        inserted = _insert(session, organization_id, candidates)
+        skipped = [event for event in candidates if event.key not in inserted]
+        existing = _existing(session, organization_id, skipped) if skipped else {}
+        for event in skipped:
+            if not event.same_content(existing[event.key]):
+                errors[first[event.key]] = {"transaction_id": ["value_already_exist"]}
+        _raise(errors, batch)
+    return inserted, existing
 
 
 def _raise(errors: dict[int, Errors], batch: bool) -> None:

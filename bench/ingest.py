@@ -1,0 +1,312 @@
+"""Ingest benchmark: concurrent HTTP clients posting batches of 100 events, then single events.
+
+For each database (a fresh SQLite file, a throwaway PostgreSQL cluster) it starts
+``python -m billow.cli serve --workers N`` on 127.0.0.1, creates two metrics (a count, and a sum
+with a filter on ``model``), a plan and one subscription per client, then:
+
+  (a) every client posts ``--batch-requests`` batches of 100 events (unique transaction ids),
+  (b) every client posts ``--single-requests`` single events,
+  (c) every client re-posts its first batch (a retry: acknowledged, not counted again),
+
+and prints events/s, requests/s and p50/p99 request latency for (a) and (b). It then measures the
+raw insert ceiling of the same rows as (a) into the ``events`` table of a fresh database migrated
+with ``python -m billow.cli migrate`` (same table, same indexes): one ``COPY events (...) FROM
+STDIN`` transaction on PostgreSQL, one ``executemany`` transaction on SQLite, and prints the ratio
+batch events/s / raw events/s. Finally it checks that the events stored equal the events
+acknowledged (exactly once), in the events table and in the usage aggregates.
+
+Loops are bounded: each client sends a fixed number of requests (``--seconds`` can stop them
+earlier). Not a test: nothing here asserts on time.
+
+    .venv/bin/python bench/ingest.py --db both --clients 8 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import sqlite3
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common
+from sqlalchemy import create_engine, func, select
+
+from billow.core.db import Database
+from billow.models import Event as EventRow
+from billow.models import UsageAggregate
+from billow.usage.store import ALL_TIME
+
+MODELS = ("small", "medium", "large")
+METRICS = [
+    {"code": "calls", "aggregation_type": "count_agg"},
+    {"code": "tokens", "aggregation_type": "sum_agg", "field_name": "tokens",
+     "filters": [{"key": "model", "values": list(MODELS)}]},
+]
+CHARGES = [
+    {"code": "calls", "charge_model": "standard", "properties": {"amount": "0.001"}},
+    {"code": "tokens", "charge_model": "standard", "properties": {"amount": "0.000002"},
+     "filters": [{"values": {"model": ["large"]}, "properties": {"amount": "0.00001"}}]},
+]
+HEADERS = {"content-type": "application/json"}
+
+
+# ---- load generation -----------------------------------------------------------------------------
+
+
+def make_event(rng: random.Random, transaction_id: str, subscription: str, start: int, stop: int) -> dict[str, Any]:
+    if rng.random() < 0.5:
+        return {"transaction_id": transaction_id, "external_subscription_id": subscription, "code": "calls",
+                "timestamp": rng.randint(start, stop), "properties": {"region": rng.choice(("eu", "us"))}}
+    return {"transaction_id": transaction_id, "external_subscription_id": subscription, "code": "tokens",
+            "timestamp": rng.randint(start, stop),
+            "properties": {"tokens": rng.randint(1, 5000), "model": rng.choice(MODELS)}}
+
+
+@dataclass
+class Phase:
+    name: str
+    bodies: list[list[bytes]]  # per client, its request bodies (encoded before the clock starts)
+    events_per_request: int
+    latencies: list[float] = field(default_factory=list)
+    acknowledged: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+    requests: int = 0
+    seconds: float = 0.0
+    client_cpu: float = 0.0
+
+    @property
+    def events_per_second(self) -> float:
+        return self.acknowledged / self.seconds if self.seconds else 0.0
+
+    def report(self) -> str:
+        lat = sorted(self.latencies)
+        fails = ", ".join(f"{k}: {v}" for k, v in sorted(self.failures.items())) or "none"
+        return (f"  {self.name:<14} {self.events_per_second:>10,.0f} events/s {self.requests / self.seconds:>9,.0f} req/s"
+                f"   p50 {common.percentile(lat, 50) * 1000:7.2f} ms   p99 {common.percentile(lat, 99) * 1000:7.2f} ms"
+                f"   ({self.requests} requests, {self.acknowledged} events acknowledged in {self.seconds:.2f} s;"
+                f" failures: {fails}; client CPU {self.client_cpu / self.seconds:.0%} of one core)")
+
+
+def run_phase(server: common.Server, phase: Phase, path: str, deadline_seconds: float | None) -> Phase:
+    """Every client thread posts its bodies on its own keep-alive connection; all start together."""
+    clients = len(phase.bodies)
+    barrier = threading.Barrier(clients + 1)
+    lock = threading.Lock()
+
+    def client_loop(bodies: list[bytes]) -> None:
+        latencies: list[float] = []
+        acknowledged, failures, sent = 0, {}, 0
+        with server.client() as api:
+            api.get("../../health")  # open the connection before the clock starts
+            barrier.wait()
+            deadline = time.perf_counter() + deadline_seconds if deadline_seconds else None
+            for body in bodies:  # bounded: a fixed number of requests
+                if deadline is not None and time.perf_counter() > deadline:
+                    break
+                began = time.perf_counter()
+                try:
+                    response = api.post(path, content=body, headers=HEADERS)
+                    status = str(response.status_code)
+                except Exception as exc:  # a refused or dropped connection is a failure to report
+                    status = type(exc).__name__
+                latencies.append(time.perf_counter() - began)
+                sent += 1
+                if status == "200":  # a batch is all-or-nothing: 200 acknowledges every event in it
+                    acknowledged += phase.events_per_request
+                else:
+                    failures[status] = failures.get(status, 0) + 1
+        with lock:
+            phase.latencies.extend(latencies)
+            phase.acknowledged += acknowledged
+            phase.requests += sent
+            for key, count in failures.items():
+                phase.failures[key] = phase.failures.get(key, 0) + count
+
+    threads = [threading.Thread(target=client_loop, args=(bodies,)) for bodies in phase.bodies]
+    for thread in threads:
+        thread.start()
+    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+    barrier.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    phase.seconds = time.perf_counter() - began
+    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    phase.client_cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    return phase
+
+
+# ---- raw insert ceiling --------------------------------------------------------------------------
+
+COLUMNS = ("organization_id", "lago_id", "transaction_id", "external_subscription_id", "code", "timestamp",
+           "properties", "precise_total_amount_cents", "created_at")
+
+
+def native_rows(dialect: Any, organization_id: str, events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """The rows the server stores for ``events``, already in the driver's form (SQLAlchemy's own
+    bind processors of the events table), so the timed insert measures the database only."""
+    table = EventRow.__table__
+    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in COLUMNS]
+    org = uuid.UUID(organization_id)
+    created = datetime.now(UTC)
+    rows = []
+    for e in events:
+        values = (org, uuid.uuid4(), e["transaction_id"], e["external_subscription_id"], e["code"],
+                  datetime.fromtimestamp(e["timestamp"], UTC), e["properties"], None, created)
+        rows.append(tuple(p(v) if p else v for p, v in zip(processors, values, strict=True)))
+    return rows
+
+
+def raw_ceiling_sqlite(url: str, organization_id: str, events: list[dict[str, Any]]) -> float:
+    engine = create_engine(url)
+    rows = native_rows(engine.dialect, organization_id, events)
+    engine.dispose()
+    connection = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL"):  # as the server's connections
+        connection.execute(f"PRAGMA {pragma}")
+    sql = f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+    began = time.perf_counter()
+    connection.execute("BEGIN IMMEDIATE")
+    connection.executemany(sql, rows)
+    connection.execute("COMMIT")
+    seconds = time.perf_counter() - began
+    stored = connection.execute("SELECT count(*) FROM events").fetchone()[0]
+    connection.close()
+    if stored != len(rows):
+        raise RuntimeError(f"raw insert stored {stored} rows of {len(rows)}")
+    return len(rows) / seconds
+
+
+def raw_ceiling_postgres(url: str, organization_id: str, events: list[dict[str, Any]]) -> float:
+    import psycopg
+
+    engine = create_engine(url)
+    rows = native_rows(engine.dialect, organization_id, events)
+    engine.dispose()
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as connection:
+        began = time.perf_counter()
+        with connection.transaction(), connection.cursor() as cursor, \
+                cursor.copy(f"COPY events ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        seconds = time.perf_counter() - began
+        stored = connection.execute("SELECT count(*) FROM events").fetchone()[0]  # type: ignore[index]
+    if stored != len(rows):
+        raise RuntimeError(f"raw COPY stored {stored} rows of {len(rows)}")
+    return len(rows) / seconds
+
+
+# ---- exactly once --------------------------------------------------------------------------------
+
+
+def stored_counts(url: str) -> tuple[int, int]:
+    """(rows in events, events counted by the all-time usage aggregates)."""
+    database = Database(url, pool_size=1)
+    try:
+        with database.unit_of_work(write=False) as session:
+            events = session.scalar(select(func.count()).select_from(EventRow))
+            aggregated = session.scalar(select(func.sum(UsageAggregate.events)).where(UsageAggregate.bucket == ALL_TIME))
+        return int(events or 0), int(aggregated or 0)
+    finally:
+        database.dispose()
+
+
+# ---- one database --------------------------------------------------------------------------------
+
+
+def bench_database(kind: str, url: str, raw_url: Callable[[], str], args: argparse.Namespace) -> dict[str, Any]:
+    rng = random.Random(args.seed)
+    subscriptions = [f"sub-{i}" for i in range(args.subscriptions)]
+    stop = int(common.now().timestamp())
+    start = stop - int(args.spread_hours * 3600)
+    print(f"\n== {kind}: {args.clients} clients, {args.workers} server worker(s), {len(subscriptions)} subscriptions,"
+          f" timestamps over the last {args.spread_hours:g} hours")
+
+    batch_events: list[dict[str, Any]] = []
+    batch_bodies: list[list[bytes]] = []
+    single_bodies: list[list[bytes]] = []
+    for c in range(args.clients):
+        sub = subscriptions[c % len(subscriptions)]
+        bodies = []
+        for r in range(args.batch_requests):
+            events = [make_event(rng, f"b{c}-{r}-{i}", sub, start, stop) for i in range(100)]
+            batch_events.extend(events)
+            bodies.append(json.dumps({"events": events}).encode())
+        batch_bodies.append(bodies)
+        single_bodies.append([json.dumps({"event": make_event(rng, f"s{c}-{r}", sub, start, stop)}).encode()
+                              for r in range(args.single_requests)])
+
+    with common.Server(url, workers=args.workers) as server:
+        with server.client() as api:
+            common.setup_billing(api, metrics=METRICS, charges=CHARGES, subscriptions=subscriptions)
+        batch = run_phase(server, Phase("batch of 100", batch_bodies, 100), "events/batch", args.seconds)
+        single = run_phase(server, Phase("single event", single_bodies, 1), "events", args.seconds)
+        retry = run_phase(server, Phase("retry", [bodies[:1] for bodies in batch_bodies], 100), "events/batch", None)
+    print(batch.report())
+    print(single.report())
+
+    acknowledged = batch.acknowledged + single.acknowledged
+    stored, aggregated = stored_counts(url)
+    exactly_once = stored == acknowledged == aggregated and not batch.failures and not single.failures
+    print(f"  exactly once: {acknowledged} acknowledged, {stored} stored, {aggregated} in the usage aggregates; "
+          f"retry of {retry.requests} batches: {retry.acknowledged} events re-acknowledged, not re-counted"
+          f" -> {'OK' if exactly_once and not retry.failures else 'MISMATCH'}")
+
+    ceiling_url = raw_url()
+    organization_id = common.migrated_with_org(ceiling_url)
+    acked_rows = batch_events  # the rows of phase (a), all acknowledged when it reports no failures
+    raw = (raw_ceiling_postgres if kind == "postgresql" else raw_ceiling_sqlite)(ceiling_url, organization_id,
+                                                                                 acked_rows)
+    method = "COPY FROM STDIN, one transaction" if kind == "postgresql" else "executemany, one transaction"
+    ratio = batch.events_per_second / raw
+    print(f"  raw ceiling    {raw:>10,.0f} events/s ({len(acked_rows)} rows, {method}, fresh migrated database)")
+    print(f"  ratio batch / raw ceiling: {ratio:.2f}")
+    return {"db": kind, "batch": batch.events_per_second, "single": single.events_per_second, "raw": raw,
+            "ratio": ratio, "exactly_once": exactly_once}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients (threads)")
+    parser.add_argument("--workers", type=int, default=2, help="server processes (billow serve --workers)")
+    parser.add_argument("--batch-requests", type=int, default=150, help="batches of 100 per client")
+    parser.add_argument("--single-requests", type=int, default=750, help="single events per client")
+    parser.add_argument("--subscriptions", type=int, default=0, help="distinct subscriptions (default: one per client)")
+    parser.add_argument("--seconds", type=float, default=None, help="also stop each phase's clients after this long")
+    parser.add_argument("--spread-hours", type=float, default=168,
+                        help="event timestamps spread over this many hours before now (late events touch more "
+                             "hour aggregates; live traffic is mostly in the current hour)")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    args.subscriptions = args.subscriptions or args.clients
+    print(f"machine: {common.machine()}")
+    results = []
+    if args.db in ("sqlite", "both"):
+        with common.sqlite_file("server.db") as url, common.sqlite_file("raw.db") as raw_url:
+            results.append(bench_database("sqlite", url, lambda: raw_url, args))
+    if args.db in ("postgres", "both"):
+        with common.postgresql() as pg:
+            results.append(bench_database("postgresql", pg.url, lambda: pg.create_database("billow_raw"), args))
+    print("\nsummary")
+    for r in results:
+        print(f"  {r['db']:<10} batch {r['batch']:>9,.0f} events/s   single {r['single']:>7,.0f} events/s"
+              f"   raw ceiling {r['raw']:>9,.0f} events/s   batch/raw {r['ratio']:.2f}"
+              f"   exactly once {'OK' if r['exactly_once'] else 'MISMATCH'}")
+    return 0 if all(r["exactly_once"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
