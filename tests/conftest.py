@@ -8,7 +8,9 @@ import socket
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,8 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
 
 from billow.config import Settings
 from billow.core.db import Database
@@ -124,7 +127,6 @@ def database_state(database: Database) -> dict[str, list[tuple[Any, ...]]]:
 @pytest.fixture
 def unchanged(database: Database) -> Any:
     """`with unchanged(): ...` asserts the block leaves the database exactly as it was."""
-    from contextlib import contextmanager
 
     @contextmanager
     def check() -> Iterator[None]:
@@ -134,3 +136,21 @@ def unchanged(database: Database) -> Any:
         assert after == before, "the refused request changed the database"
 
     return check
+
+
+@contextmanager
+def fresh_database(template: Database, prefix: str = "billow_fresh") -> Iterator[str]:
+    """A new empty database of the suite's kind: a temp SQLite file, or CREATE DATABASE (dropped after)."""
+    if template.sqlite:
+        yield f"sqlite:///{Path(tempfile.mkdtemp(prefix=prefix)) / 'fresh.db'}"
+        return
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(template.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(template.url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -17,9 +17,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -27,10 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from billow.core.db import Database
+from tests.conftest import fresh_database
 
 BILLOW = [sys.executable, "-m", "billow.cli"]
 API_KEY = "crash-test-key"
@@ -42,24 +38,6 @@ DEADLINE_SECONDS = 45  # the whole ingest phase, kills and restarts included
 
 
 # ---- a database of its own, and the server process on it ---------------------------------------
-
-
-@contextmanager
-def fresh_database(template: Database) -> Iterator[str]:
-    """A new empty database of the suite's kind (a temp SQLite file, or CREATE DATABASE)."""
-    if template.sqlite:
-        yield f"sqlite:///{Path(tempfile.mkdtemp(prefix='billow-crash-')) / 'crash.db'}"
-        return
-    name = f"billow_crash_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(template.url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(template.url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _free_port() -> int:
@@ -278,7 +256,7 @@ def test_sigkill_under_load_loses_and_duplicates_nothing(database: Database) -> 
     seed = int(os.environ.get("BILLOW_CRASH_SEED") or random.randrange(2**32))
     print(f"crash test seed: {seed} (replay with BILLOW_CRASH_SEED={seed})")
     rng = random.Random(seed)
-    with fresh_database(database) as url:
+    with fresh_database(database, "billow_crash") as url:
         server = Server(url, Path(tempfile.mkdtemp(prefix="billow-crash-log-")) / "serve.log")
         stop = threading.Event()
         clients: list[Client] = []

@@ -29,7 +29,7 @@ from billow.events.schemas import Errors, EventIn
 from billow.models import BillableMetric, Subscription
 from billow.models import Event as EventRow
 from billow.pricing.aggregation import Event as UsageEvent
-from billow.pricing.expression import ExpressionError, parse
+from billow.pricing.expression import Expression, ExpressionError, parse
 from billow.usage import rebuild, store
 from billow.usage.profiles import Profile
 
@@ -54,12 +54,15 @@ def _stored(row: Any) -> StoredEvent:
 
 def _apply_expressions(events: list[EventIn], profiles: dict[str, Profile], errors: dict[int, Errors]) -> None:
     """Write each metric expression's value into ``properties[field_name]`` (Lago does it at ingestion)."""
+    parsed: dict[str, Expression] = {}
     for index, event in enumerate(events):
         profile = profiles.get(event.code)
         if profile is None or not profile.expression or not profile.field_name:
             continue
+        if profile.code not in parsed:
+            parsed[profile.code] = parse(profile.expression)
         try:
-            value = parse(profile.expression).evaluate(
+            value = parsed[profile.code].evaluate(
                 {"code": event.code, "timestamp": event.timestamp, "properties": event.properties}
             )
         except ExpressionError:
