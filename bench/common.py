@@ -165,6 +165,19 @@ class Server:
         self.stop()
         raise RuntimeError("server did not become ready")
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server's process group (its workers too)."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # a process that ended meanwhile
+                continue
+            if int(fields[2]) == self.process.pid:  # fields[2] is the process group id
+                total += int(fields[11]) + int(fields[12])
+        return total / ticks
+
     def client(self, **kwargs: Any) -> httpx.Client:
         # TCP_NODELAY: httpx writes a POST's headers and body separately; with Nagle's algorithm
         # the body would wait for the server's delayed ACK (~40 ms on Linux) on every request.

@@ -23,3 +23,5 @@ class Settings(BaseSettings):
     # SQLite waits this long for the write lock before giving up.
     sqlite_busy_timeout_seconds: float = 60.0
     db_pool_size: int = 20
+    # How long the event endpoints remember which organization an API key belongs to.
+    api_key_cache_seconds: float = 30.0

@@ -14,7 +14,9 @@ from billow.core.db import Database
 from billow.core.errors import install_error_handlers
 from billow.coupons.router import router as coupons_router
 from billow.customers.router import router as customers_router
+from billow.events.router import IngestMiddleware
 from billow.events.router import router as events_router
+from billow.organizations.auth import KeyCache
 from billow.organizations.router import router as organizations_router
 from billow.plans.router import router as plans_router
 from billow.subscriptions.router import router as subscriptions_router
@@ -46,7 +48,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app = FastAPI(title="Billow", version=__version__, description="Usage-based billing that speaks Lago's API.")
     app.state.settings = settings
     app.state.db = database
+    app.state.api_keys = KeyCache(settings.api_key_cache_seconds)
     install_error_handlers(app)
+    app.add_middleware(IngestMiddleware)
 
     api = APIRouter(prefix="/api/v1")
     for router in ROUTERS:

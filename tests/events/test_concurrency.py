@@ -149,7 +149,7 @@ def test_a_rebuild_while_events_arrive_counts_each_once(database: Database) -> N
         with database.unit_of_work(write=False) as session:
             return session.scalar(select(UsageAggregate.total).where(
                 UsageAggregate.organization_id == org.id, UsageAggregate.external_subscription_id == sub,
-                UsageAggregate.bucket == store.ALL_TIME))
+                UsageAggregate.grain == store.ALL_GRAIN))
 
     send("old-sub", "e1")
     deleted, resume = threading.Event(), threading.Event()

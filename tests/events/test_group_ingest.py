@@ -142,4 +142,4 @@ def test_a_failing_shared_transaction_is_retried_item_by_item(database: Database
     writes = [_Write(None, batcher, item) for item in range(size)]
     group_commit._commit(writes)
     assert seen == ([list(range(size))] if size > 1 else []) + [[item] for item in range(size)]
-    assert [(w.result, w.error, w.done.is_set()) for w in writes] == [(i * 10, None, True) for i in range(size)]
+    assert [(w.result, w.error, w.done.result(timeout=0)) for w in writes] == [(i * 10, None, i * 10) for i in range(size)]

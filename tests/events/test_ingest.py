@@ -166,3 +166,31 @@ def test_events_are_scoped_to_the_organization(api: httpx.Client, server: Any, d
     with httpx.Client(base_url=f"{server.url}/api/v1/", headers={"Authorization": f"Bearer {other.api_key}"}) as c:
         assert c.get("events/private").status_code == 404
         assert c.get("events").json()["meta"]["total_count"] == 0
+
+
+@pytest.mark.parametrize("amount", [None, Decimal("12.3400")])
+def test_the_ingest_answer_is_the_event_as_the_api_shows_it(amount: Decimal | None) -> None:
+    """``events_json`` (written directly, for batch answers) says exactly what ``event_out`` says."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from billow.events.schemas import event_out, events_json
+    from billow.events.service import StoredEvent
+
+    row = StoredEvent(uuid.uuid4(), 'tx "1" é\u2028', "sub\\1", "code/\n", datetime(2024, 2, 29, 23, 59, 59, 999999, UTC),
+                      {"gb": Decimal("1E-7"), "nested": {"a": [1, None, True, "ü"]}}, amount,
+                      datetime(999, 1, 2, 3, 4, 5, 678000, UTC))
+    text = events_json([row, row])
+    assert jsontext.loads(text[0]) == jsontext.loads(text[1]) == jsontext.loads(jsontext.dumps(event_out(row)))
+    assert jsontext.loads(text[0])["created_at"] == "0999-01-02T03:04:05Z"
+
+
+def test_ingest_errors_have_lagos_envelope_on_the_direct_path(api: httpx.Client) -> None:
+    response = api.post("events", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["status"] == 400
+    assert response.headers["content-type"] == "application/json"
+    unauthorized = httpx.post(str(api.base_url) + "events", json={"event": event()},
+                              headers={"Authorization": "Bearer nope"})
+    assert unauthorized.status_code == 401
+    assert unauthorized.json() == {"status": 401, "error": "Unauthorized"}

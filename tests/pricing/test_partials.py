@@ -18,6 +18,9 @@ from hypothesis import strategies as st
 from billow.pricing.aggregation import AggregationSpec, Event, aggregate, end_instant, in_time_order
 from billow.pricing.partials import (
     HOUR,
+    Grain,
+    cover,
+    next_month,
     Partial,
     ValueState,
     finish,
@@ -186,3 +189,59 @@ def test_unique_count_partials_count_events_carrying_the_field() -> None:
     events = [ev(0, 1, user="a"), ev(1, 1), ev(2, 1, user=None), ev(3, 1, user="b")]
     assert partial_of("user", events, T0 + HOUR, present=True) == Partial(T0 + HOUR, 2, 2)
     assert set(value_states("user", events)) == {"a", "b"}
+
+
+# ---- grains and the cover of a window --------------------------------------------------------------
+
+instants = st.datetimes(min_value=datetime(2023, 10, 1), max_value=datetime(2025, 3, 1), timezones=st.just(UTC))
+
+
+@settings(max_examples=300)
+@given(instants, instants)
+def test_cover_tiles_the_window_with_aligned_buckets(a: datetime, b: datetime) -> None:
+    start, end = sorted((hour_of(a), hour_of(b)))
+    runs = cover(start, end)
+    cursor = start
+    for grain, first, stop in runs:
+        assert first == cursor and stop > first
+        bucket = first
+        while bucket < stop:  # every bucket of the run is whole and aligned to its grain
+            assert grain.start(bucket) == bucket
+            bucket = grain.end(bucket)
+        assert bucket == stop
+        cursor = stop
+    assert cursor == end
+    assert len(runs) <= 5
+
+
+@pytest.mark.parametrize(("start", "end", "expected"), [
+    # within one day: hours only
+    ("2024-03-05T10", "2024-03-05T15", [(Grain.HOUR, "2024-03-05T10", "2024-03-05T15")]),
+    # across days inside a month: hours, days, hours
+    ("2024-03-05T10", "2024-03-09T03", [(Grain.HOUR, "2024-03-05T10", "2024-03-06T00"),
+                                        (Grain.DAY, "2024-03-06T00", "2024-03-09T00"),
+                                        (Grain.HOUR, "2024-03-09T00", "2024-03-09T03")]),
+    # a calendar month: one month bucket
+    ("2024-02-01T00", "2024-03-01T00", [(Grain.MONTH, "2024-02-01T00", "2024-03-01T00")]),
+    # across a year end: days to the month, months, days, hours
+    ("2024-11-20T00", "2025-02-03T05", [(Grain.DAY, "2024-11-20T00", "2024-12-01T00"),
+                                        (Grain.MONTH, "2024-12-01T00", "2025-02-01T00"),
+                                        (Grain.DAY, "2025-02-01T00", "2025-02-03T00"),
+                                        (Grain.HOUR, "2025-02-03T00", "2025-02-03T05")]),
+    ("2024-03-05T10", "2024-03-05T10", []),
+])
+def test_cover_examples(start: str, end: str, expected: list[tuple[Grain, str, str]]) -> None:
+    def at(text: str) -> datetime:
+        return datetime.fromisoformat(text + ":00").replace(tzinfo=UTC)
+
+    assert cover(at(start), at(end)) == [(grain, at(a), at(b)) for grain, a, b in expected]
+
+
+def test_grain_buckets() -> None:
+    instant = datetime(2024, 12, 31, 23, 59, 59, tzinfo=UTC)
+    assert Grain.HOUR.start(instant) == datetime(2024, 12, 31, 23, tzinfo=UTC)
+    assert Grain.DAY.start(instant) == datetime(2024, 12, 31, tzinfo=UTC)
+    assert Grain.MONTH.start(instant) == datetime(2024, 12, 1, tzinfo=UTC)
+    assert Grain.MONTH.end(Grain.MONTH.start(instant)) == next_month(instant) == datetime(2025, 1, 1, tzinfo=UTC)
+    assert next_month(datetime(2024, 2, 10, tzinfo=UTC)) == datetime(2024, 3, 1, tzinfo=UTC)
+    assert Grain.DAY.end(datetime(2024, 2, 29, tzinfo=UTC)) == datetime(2024, 3, 1, tzinfo=UTC)

@@ -14,9 +14,11 @@ The batcher owns the savepoints of its items and returns each item's result or e
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -38,9 +40,15 @@ class _Write(Generic[T]):
     work: Callable[[Session], T] | None
     batcher: Batcher | None = None
     item: Any = None
-    done: threading.Event = field(default_factory=threading.Event)
+    done: Future[Any] = field(default_factory=Future)
     result: Any = None
     error: BaseException | None = None
+
+    def settle(self) -> None:
+        if self.error is not None:
+            self.done.set_exception(self.error)
+        else:
+            self.done.set_result(self.result)
 
 
 class GroupCommit:
@@ -62,15 +70,19 @@ class GroupCommit:
         ``batcher(session, items)`` returns one entry per item: its result, or the exception that
         item must raise. It must undo the writes of a failed item itself (savepoints).
         """
-        return self._wait(_Write(None, batcher, item))
+        return self._enqueue(_Write(None, batcher, item)).result()
+
+    async def submit_async(self, batcher: Callable[[Session, list[ItemT]], list[Any]], item: ItemT) -> Any:
+        """:meth:`submit` for the event loop: awaits the commit without holding a thread."""
+        return await asyncio.wrap_future(self._enqueue(_Write(None, batcher, item)))
 
     def _wait(self, write: _Write[Any]) -> Any:
+        return self._enqueue(write).result()
+
+    def _enqueue(self, write: _Write[Any]) -> Future[Any]:
         self._ensure_started()
         self._queue.put(write)
-        write.done.wait()
-        if write.error is not None:
-            raise write.error
-        return write.result
+        return write.done
 
     def stop(self) -> None:
         with self._lock:
@@ -142,4 +154,4 @@ class GroupCommit:
             group[0].error = exc
             group[0].result = None
         for write in group:
-            write.done.set()
+            write.settle()

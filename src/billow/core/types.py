@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -11,6 +12,16 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
 from billow.core import jsontext
+
+
+def sqlite_datetime(value: datetime) -> str:
+    """What :class:`UTCDateTime` writes on SQLite, for statements sent to the driver directly."""
+    return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
+
+
+def sqlite_uuid(value: uuid.UUID) -> str:
+    """What :class:`sqlalchemy.Uuid` writes on SQLite (32 hex digits)."""
+    return value.hex
 
 
 class JSONType(TypeDecorator[Any]):

@@ -141,7 +141,8 @@ def JsonBody() -> Any:  # noqa: N802
 
 
 def iso_utc(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``YYYY-MM-DDTHH:MM:SSZ`` (ISO 8601, UTC, whole seconds)."""
+    return value.astimezone(UTC).isoformat(timespec="seconds")[:19] + "Z"
 
 
 UtcDateTime = Annotated[datetime, PlainSerializer(iso_utc, return_type=str)]

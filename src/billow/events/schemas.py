@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from billow.core import jsontext
 from billow.core.wire import iso_utc
 
 MAX_BATCH = 100
@@ -127,8 +128,8 @@ def parse_event(raw: Any, now: datetime, *, require_transaction_id: bool = True)
 
 
 def iso_millis(value: datetime) -> str:
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    """``YYYY-MM-DDTHH:MM:SS.mmmZ`` (UTC, milliseconds truncated)."""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 def event_out(row: Any, *, lago_subscription_id: Any = None, lago_customer_id: Any = None) -> dict[str, Any]:
@@ -145,3 +146,23 @@ def event_out(row: Any, *, lago_subscription_id: Any = None, lago_customer_id: A
         "external_subscription_id": row.external_subscription_id,
         "created_at": iso_utc(row.created_at),
     }
+
+
+_quote = jsontext.dumps
+
+
+def events_json(rows: list[Any]) -> list[str]:
+    """``jsontext.dumps(event_out(row))`` of events just ingested (no customer or subscription ids
+    yet), written directly: a batch answer holds 100 of them, mostly with one ``created_at``."""
+    created: dict[datetime, str] = {}
+    texts = []
+    for row in rows:
+        amount = row.precise_total_amount_cents
+        created_at = created.get(row.created_at) or created.setdefault(row.created_at, iso_utc(row.created_at))
+        texts.append(
+            f'{{"lago_id":"{row.lago_id}","transaction_id":{_quote(row.transaction_id)},"lago_customer_id":null,'
+            f'"code":{_quote(row.code)},"timestamp":"{iso_millis(row.timestamp)}",'
+            f'"precise_total_amount_cents":{"null" if amount is None else _quote(str(amount))},'
+            f'"properties":{_quote(row.properties or {})},"lago_subscription_id":null,'
+            f'"external_subscription_id":{_quote(row.external_subscription_id)},"created_at":"{created_at}"}}')
+    return texts

@@ -20,11 +20,11 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from billow.core import clock
+from billow.core import clock, jsontext
 from billow.core.errors import ValidationFailed
+from billow.core.types import sqlite_datetime, sqlite_uuid
 from billow.events.schemas import Errors, EventIn
 from billow.models import BillableMetric, Subscription
 from billow.models import Event as EventRow
@@ -101,73 +101,58 @@ def _existing_postgresql(session: Session, organization_id: uuid.UUID,
     return {(row.transaction_id, row.external_subscription_id): row for row in rows}
 
 
+_COLUMNS = ("organization_id", "lago_id", "transaction_id", "external_subscription_id", "code", "timestamp",
+            "properties", "precise_total_amount_cents", "created_at")
+
 # PostgreSQL: the rows as one array per column, unnested by the server. A multi-row VALUES list
 # is a long query text that psycopg parses on every call (its cost grows with the rows).
-_UNNEST_INSERT = text(
-    "INSERT INTO events (organization_id, lago_id, transaction_id, external_subscription_id, code, \"timestamp\","
-    " properties, precise_total_amount_cents, created_at)"
-    " SELECT * FROM unnest(CAST(:organization_id AS uuid[]), CAST(:lago_id AS uuid[]),"
-    " CAST(:transaction_id AS varchar[]), CAST(:external_subscription_id AS varchar[]), CAST(:code AS varchar[]),"
-    " CAST(:timestamp AS timestamptz[]), CAST(:properties AS text[]), CAST(:precise_total_amount_cents AS varchar[]),"
-    " CAST(:created_at AS timestamptz[]))"
+_UNNEST_INSERT = (
+    f"INSERT INTO events ({', '.join(_COLUMNS)}) SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::varchar[],"
+    " %s::varchar[], %s::varchar[], %s::timestamptz[], %s::text[], %s::varchar[], %s::timestamptz[])"
     " ON CONFLICT (organization_id, transaction_id, external_subscription_id) DO NOTHING"
     " RETURNING id, transaction_id, external_subscription_id"
 )
 
-
-def _insert_postgresql(session: Session, rows: list[dict[str, Any]]) -> Any:
-    table = EventRow.__table__
-    columns: dict[str, list[Any]] = {name: [] for name in (
-        "organization_id", "lago_id", "transaction_id", "external_subscription_id", "code", "timestamp",
-        "properties", "precise_total_amount_cents", "created_at")}
-    dialect = session.get_bind().dialect
-    # The same bind processing as the ORM column types (exact JSON text, decimal text, UTC).
-    processors = {name: table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns}
-    for row in rows:
-        for name, values in columns.items():
-            process = processors[name]
-            values.append(process(row[name]) if process else row[name])
-    return session.execute(_UNNEST_INSERT, columns)
+# SQLite: writers hold the database lock from their first statement (``BEGIN IMMEDIATE``) and the
+# keys were looked up under it, so the rows get the next ids explicitly and go in with one plain
+# executemany. A key stored meanwhile is impossible; if it happened, the unique constraint would
+# fail the whole request rather than skip a row.
+_SQLITE_INSERT = f"INSERT INTO events (id, {', '.join(_COLUMNS)}) VALUES ({', '.join(['?'] * (len(_COLUMNS) + 1))})"
 
 
-_INSERTS: dict[str, Any] = {}
-
-
-def _insert_statement(dialect: str) -> Any:
-    """``INSERT .. ON CONFLICT DO NOTHING RETURNING`` for ``dialect``, built once."""
-    stmt = _INSERTS.get(dialect)
-    if stmt is None:
-        table = EventRow.__table__
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = _INSERTS[dialect] = (
-            insert(table)
-            .on_conflict_do_nothing(index_elements=["organization_id", "transaction_id", "external_subscription_id"])
-            .returning(table.c.id, table.c.transaction_id, table.c.external_subscription_id)
-        )
-    return stmt
+def _driver_rows(organization_id: uuid.UUID, events: list[EventIn], lago_ids: list[uuid.UUID], now: datetime,
+                 sqlite: bool) -> list[tuple[Any, ...]]:
+    """Each event as the driver takes it, with the values the column types would write."""
+    org: Any = sqlite_uuid(organization_id) if sqlite else organization_id
+    created: Any = sqlite_datetime(now) if sqlite else now
+    return [
+        (org, sqlite_uuid(lago_id) if sqlite else lago_id, e.transaction_id, e.external_subscription_id, e.code,
+         sqlite_datetime(e.timestamp) if sqlite else e.timestamp, jsontext.dumps(e.properties),
+         None if e.precise_total_amount_cents is None else str(e.precise_total_amount_cents), created)
+        for e, lago_id in zip(events, lago_ids, strict=True)
+    ]
 
 
 def _insert(session: Session, organization_id: uuid.UUID, events: list[EventIn]) -> dict[tuple[str, str], Any]:
     """Insert, skipping keys another transaction stored meanwhile; returns the rows inserted."""
     now = clock.now()
-    rows = [
-        {"organization_id": organization_id, "lago_id": uuid.uuid4(), "transaction_id": e.transaction_id,
-         "external_subscription_id": e.external_subscription_id, "code": e.code, "timestamp": e.timestamp,
-         "properties": e.properties, "precise_total_amount_cents": e.precise_total_amount_cents, "created_at": now}
-        for e in events
-    ]
-    dialect = session.get_bind().dialect.name
-    result = (_insert_postgresql(session, rows) if dialect == "postgresql"
-              else session.execute(_insert_statement(dialect), rows))
-    ids = {(r.transaction_id, r.external_subscription_id): r.id for r in result}
-    inserted = {}
-    for row in rows:
-        key = (row["transaction_id"], row["external_subscription_id"])
-        if key in ids:
-            inserted[key] = StoredEvent(row["lago_id"], row["transaction_id"], row["external_subscription_id"],
-                                        row["code"], row["timestamp"], row["properties"],
-                                        row["precise_total_amount_cents"], now, ids[key])
-    return inserted
+    lago_ids = [uuid.uuid4() for _ in events]
+    connection = session.connection()
+    sqlite = connection.dialect.name == "sqlite"
+    rows = _driver_rows(organization_id, events, lago_ids, now, sqlite)
+    if sqlite:
+        first = connection.exec_driver_sql("SELECT COALESCE(MAX(id), 0) + 1 FROM events").scalar_one()
+        connection.exec_driver_sql(_SQLITE_INSERT, [(first + index, *row) for index, row in enumerate(rows)])
+        ids = {event.key: first + index for index, event in enumerate(events)}
+    else:
+        columns = [list(values) for values in zip(*rows, strict=True)]
+        result = connection.exec_driver_sql(_UNNEST_INSERT, tuple(columns))
+        ids = {(r.transaction_id, r.external_subscription_id): r.id for r in result}
+    return {
+        e.key: StoredEvent(lago_id, e.transaction_id, e.external_subscription_id, e.code, e.timestamp, e.properties,
+                           e.precise_total_amount_cents, now, ids[e.key])
+        for e, lago_id in zip(events, lago_ids, strict=True) if e.key in ids
+    }
 
 
 def ingest(session: Session, organization_id: uuid.UUID, events: list[EventIn], *, batch: bool) -> list[StoredEvent]:
@@ -177,8 +162,7 @@ def ingest(session: Session, organization_id: uuid.UUID, events: list[EventIn], 
     earlier transaction id with different content, or its metric's expression cannot be computed.
     """
     errors: dict[int, Errors] = {}
-    current = rebuild.refresh(session, organization_id, {event.code for event in events})
-    rebuild.forget(session, organization_id, {event.code for event in events} - current.keys())
+    current = rebuild.current(session, organization_id, {event.code for event in events})
     _apply_expressions(events, current, errors)
 
     first: dict[tuple[str, str], int] = {}

@@ -20,6 +20,8 @@ from billow.models.tax import Tax
 from billow.models.usage_aggregate import UsageAggregate, UsageProfile, UsageValueState
 from billow.models.usage_threshold import UsageThreshold
 
+from billow.models import catalog  # noqa: E402,F401  (registers the catalog revision listener)
+
 __all__ = [
     "AddOn",
     "ApiKey",

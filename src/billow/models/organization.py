@@ -36,3 +36,7 @@ class Organization(IdMixin, TimestampMixin, Base):
     invoice_grace_period: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     document_locale: Mapped[str] = mapped_column(String(16), nullable=False, default="en")
     email_settings: Mapped[list[Any]] = mapped_column(JSONType(), nullable=False, default=list)
+    # Raised in the same transaction as any change to the organization's metrics, plans, charges
+    # or filters (billow.models.catalog): what the ingest path checks before reusing what it
+    # derived from the catalog.
+    catalog_revision: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")

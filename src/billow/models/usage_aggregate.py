@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, String, Uuid
+from sqlalchemy import BigInteger, Boolean, ForeignKey, SmallInteger, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billow.core.types import DecimalText, UTCDateTime
@@ -12,12 +12,14 @@ from billow.models.base import Base
 
 
 class UsageAggregate(Base):
-    """Running aggregate of one metric's events for one subscription, dimension set and UTC hour.
+    """Running aggregate of one metric's events for one subscription, dimension set and bucket.
 
     ``dims`` is the canonical JSON of the event properties the metric's filters and the charges'
-    pricing group keys look at. ``bucket`` is the hour's start; the row whose ``bucket`` is
-    :data:`billow.usage.store.ALL_TIME` sums every hour (the level recurring metrics start from).
-    Columns mirror :class:`billow.pricing.partials.Partial`.
+    pricing group keys look at. ``grain`` is a :class:`billow.pricing.partials.Grain` (UTC hour,
+    day or month; every event is in one bucket of each) and ``bucket`` the bucket's start; the row
+    of grain :data:`billow.usage.store.ALL_GRAIN` sums every event (the level recurring metrics
+    start from). The key puts ``grain`` and ``bucket`` before ``dims`` so that a window's buckets
+    of every dimension set are one index range. Columns mirror :class:`billow.pricing.partials.Partial`.
     """
 
     __tablename__ = "usage_aggregates"
@@ -27,8 +29,9 @@ class UsageAggregate(Base):
     )
     external_subscription_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     code: Mapped[str] = mapped_column(String(255), primary_key=True)
-    dims: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    grain: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     bucket: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    dims: Mapped[str] = mapped_column(String(1024), primary_key=True)
     events: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     counted: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     total: Mapped[Decimal] = mapped_column(DecimalText, nullable=False, default=Decimal(0))
@@ -40,7 +43,8 @@ class UsageAggregate(Base):
 
 
 class UsageValueState(Base):
-    """Last add/remove of one distinct value (unique count) per subscription, dimensions and hour."""
+    """Last add/remove of one distinct value (unique count) per subscription, dimensions and bucket
+    (grains as :class:`UsageAggregate`)."""
 
     __tablename__ = "usage_value_states"
 
@@ -49,9 +53,10 @@ class UsageValueState(Base):
     )
     external_subscription_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     code: Mapped[str] = mapped_column(String(255), primary_key=True)
+    grain: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
     dims: Mapped[str] = mapped_column(String(1024), primary_key=True)
     value: Mapped[str] = mapped_column(String(1024), primary_key=True)
-    bucket: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
     last_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     last_seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
     added: Mapped[bool] = mapped_column(Boolean, nullable=False)

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
+from enum import IntEnum
 
 from billow.pricing.aggregation import (
     FIVE_DECIMALS,
@@ -89,25 +90,21 @@ def partial_of(field_name: str | None, events: Iterable[Event], end: datetime, *
 
 def merge(partials: Iterable[Partial], end: datetime) -> Partial:
     """One partial equal to all of ``partials`` (each ending at or before ``end``)."""
-    merged = Partial(end)
+    events = counted = 0
+    total = tail = ZERO
+    maximum: Decimal | None = None
+    latest_key: LatestKey | None = None
+    latest_value: Decimal | None = None
     for part in partials:
-        maximum = merged.maximum
-        if part.maximum is not None:
-            maximum = part.maximum if maximum is None else max(maximum, part.maximum)
-        latest_key, latest_value = merged.latest_key, merged.latest_value
+        events += part.events
+        counted += part.counted
+        total += part.total
+        tail += part.tail_at(end)
+        if part.maximum is not None and (maximum is None or part.maximum > maximum):
+            maximum = part.maximum
         if part.latest_key is not None and (latest_key is None or part.latest_key > latest_key):
             latest_key, latest_value = part.latest_key, part.latest_value
-        merged = Partial(
-            end,
-            merged.events + part.events,
-            merged.counted + part.counted,
-            merged.total + part.total,
-            maximum,
-            latest_key,
-            latest_value,
-            merged.tail + part.tail_at(end),
-        )
-    return merged
+    return Partial(end, events, counted, total, maximum, latest_key, latest_value, tail)
 
 
 def finish(
@@ -207,7 +204,67 @@ def hour_of(instant: datetime) -> datetime:
 
 HOUR = timedelta(hours=1)
 
+
+# ---- grains: the same partials kept per UTC hour, day and month ------------------------------------
+
+
+class Grain(IntEnum):
+    """How long a stored bucket is. Every event is kept in one bucket of each grain, so a window
+    reads whole months, then whole days, then whole hours (:func:`cover`): at most a few dozen
+    rows per dimension set whatever the window's length."""
+
+    HOUR = 0
+    DAY = 1
+    MONTH = 2
+
+    def start(self, instant: datetime) -> datetime:
+        """The start of this grain's bucket holding ``instant`` (UTC)."""
+        hour = hour_of(instant)
+        if self is Grain.HOUR:
+            return hour
+        day = hour.replace(hour=0)
+        return day if self is Grain.DAY else day.replace(day=1)
+
+    def end(self, bucket: datetime) -> datetime:
+        """The end of the bucket starting at ``bucket``."""
+        if self is Grain.HOUR:
+            return bucket + HOUR
+        if self is Grain.DAY:
+            return bucket + DAY
+        return next_month(bucket)
+
+
+DAY = timedelta(days=1)
+
+
+def next_month(instant: datetime) -> datetime:
+    """The start of the UTC month after the one holding ``instant``."""
+    first = Grain.MONTH.start(instant)
+    return first.replace(year=first.year + 1, month=1) if first.month == 12 else first.replace(month=first.month + 1)
+
+
+def cover(start: datetime, end: datetime) -> list[tuple[Grain, datetime, datetime]]:
+    """The buckets that exactly tile the hour-aligned ``[start, end)``, as runs ``(grain, from, to)``:
+    the buckets of that grain starting in ``[from, to)``. Coarsest buckets that fit are used."""
+    runs: list[tuple[Grain, datetime, datetime]] = []
+    cursor = start
+    # Up the grains: hours to the next day, days to the next month ...
+    for grain, coarser in ((Grain.HOUR, Grain.DAY), (Grain.DAY, Grain.MONTH)):
+        aligned = coarser.start(cursor)
+        boundary = cursor if aligned == cursor else coarser.end(aligned)
+        stop = min(boundary, grain.start(end))
+        if stop > cursor:
+            runs.append((grain, cursor, stop))
+            cursor = stop
+    # ... whole months, then down again: whole days, whole hours.
+    for grain in (Grain.MONTH, Grain.DAY, Grain.HOUR):
+        stop = grain.start(end)
+        if stop > cursor:
+            runs.append((grain, cursor, stop))
+            cursor = stop
+    return runs
+
 __all__ = [
-    "HOUR", "Partial", "ValueState", "finish", "hour_of", "latest_states", "merge", "partial_of",
-    "unique_count", "value_states",
+    "DAY", "HOUR", "Grain", "Partial", "ValueState", "cover", "finish", "hour_of", "latest_states", "merge",
+    "next_month", "partial_of", "unique_count", "value_states",
 ]

@@ -9,6 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from billow.models import Event as EventRow
+from billow.models import Organization
 from billow.models import UsageAggregate, UsageProfile, UsageValueState
 from billow.usage import profiles, store
 from billow.usage.profiles import Profile
@@ -62,6 +63,30 @@ def refresh(session: Session, organization_id: uuid.UUID, codes: set[str]) -> di
     for profile in profiles.stale(session, organization_id, current):
         rebuild(session, organization_id, profile)
     return current
+
+
+# (database, organization) -> (catalog revision, profiles known built at that revision)
+_KNOWN: dict[tuple[str, uuid.UUID], tuple[int, dict[str, Profile]]] = {}
+
+
+def current(session: Session, organization_id: uuid.UUID, codes: set[str]) -> dict[str, Profile]:
+    """What ingest aggregates ``codes`` with: :func:`refresh`, then :func:`forget` the codes with no
+    live metric. While the organization's catalog revision stays the same, profiles already
+    refreshed are reused without reading the catalog again (a handful of queries per ingest call
+    otherwise). Codes without a metric always take the full path, so their forgetting is never
+    skipped. Should a rebuild done here be rolled back, usage reads still find the stored
+    fingerprint stale and rebuild from the raw events."""
+    revision = session.scalar(select(Organization.catalog_revision).where(Organization.id == organization_id))
+    key = (str(session.get_bind().engine.url), organization_id)
+    known = _KNOWN.get(key)
+    if known is not None and known[0] == revision and codes <= known[1].keys():
+        return {code: known[1][code] for code in codes}
+    profiles_now = refresh(session, organization_id, codes)
+    forget(session, organization_id, codes - profiles_now.keys())
+    if revision is not None:
+        kept = known[1] if known is not None and known[0] == revision else {}
+        _KNOWN[key] = (revision, {**kept, **profiles_now})
+    return profiles_now
 
 
 def rebuild_all(session: Session, organization_id: uuid.UUID | None = None) -> dict[str, int]:

@@ -10,23 +10,26 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Numeric, String, and_, case, cast, func, or_, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, false, or_, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from billow.core.types import sqlite_datetime, sqlite_uuid
 from billow.models import Event as EventRow
 from billow.models import UsageAggregate, UsageValueState
 from billow.pricing.aggregation import Event
 from billow.pricing.partials import (
     HOUR,
+    ZERO,
+    Grain,
     Partial,
     ValueState,
+    cover,
     hour_of,
     merge,
     partial_of,
@@ -34,8 +37,8 @@ from billow.pricing.partials import (
 )
 from billow.usage.profiles import Profile
 
-ALL_TIME = datetime(1, 1, 1, tzinfo=UTC)  # the bucket of the row that sums every hour
-_KEY = ("organization_id", "external_subscription_id", "code", "dims", "bucket")
+ALL_TIME = datetime(1, 1, 1, tzinfo=UTC)  # the bucket of the row that sums every event
+ALL_GRAIN = 3  # its grain (after :class:`Grain`'s hour, day and month)
 
 
 @dataclass(frozen=True)
@@ -52,33 +55,85 @@ def as_event(row: Any) -> Event:
 
 
 # ---- writing -------------------------------------------------------------------------------------
+#
+# The upserts are sent to the driver as prepared text with plain values (one executemany per
+# table): building bind parameters through SQLAlchemy's type system cost more than the database's
+# own work for the many small rows an ingest writes.
+
+_AGGREGATE_COLUMNS = ("organization_id", "external_subscription_id", "code", "grain", "bucket", "dims", "events",
+                      "counted", "total", "maximum", "latest_at", "latest_seq", "latest_value", "tail")
+_STATE_COLUMNS = ("organization_id", "external_subscription_id", "code", "grain", "bucket", "dims", "value",
+                  "last_at", "last_seq", "added")
+_AGGREGATE_KEY = "organization_id, external_subscription_id, code, grain, bucket, dims"
 
 
-def _insert(session: Session) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+def _upsert_sql(dialect: str, table: str, columns: tuple[str, ...], conflict: str, updates: str,
+                where: str = "") -> str:
+    marks = ", ".join(["?" if dialect == "sqlite" else "%s"] * len(columns))
+    return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
+            f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}{where}")
 
 
-def _dec_add(session: Session, left: Any, right: Any) -> ColumnElement[Any]:
-    if session.get_bind().dialect.name == "postgresql":
-        return cast(cast(left, Numeric) + cast(right, Numeric), String)
-    return func.billow_dec_add(left, right)
+def _aggregate_updates(dialect: str) -> str:
+    old = "usage_aggregates."
+    if dialect == "sqlite":
+        def add(column: str) -> str:
+            return f"billow_dec_add({old}{column}, excluded.{column})"
+        maximum = f"billow_dec_max({old}maximum, excluded.maximum)"
+    else:
+        def add(column: str) -> str:
+            return f"CAST(CAST({old}{column} AS NUMERIC) + CAST(excluded.{column} AS NUMERIC) AS VARCHAR)"
+        maximum = (f"CAST(GREATEST(CAST({old}maximum AS NUMERIC), CAST(excluded.maximum AS NUMERIC)) AS VARCHAR)")
+    newer = (f"excluded.latest_at IS NOT NULL AND ({old}latest_at IS NULL OR excluded.latest_at > {old}latest_at"
+             f" OR (excluded.latest_at = {old}latest_at AND excluded.latest_seq > {old}latest_seq))")
+    latest = ", ".join(f"{column} = CASE WHEN {newer} THEN excluded.{column} ELSE {old}{column} END"
+                       for column in ("latest_at", "latest_seq", "latest_value"))
+    return (f"events = {old}events + excluded.events, counted = {old}counted + excluded.counted, "
+            f"total = {add('total')}, maximum = {maximum}, {latest}, tail = {add('tail')}")
 
 
-def _dec_max(session: Session, left: Any, right: Any) -> ColumnElement[Any]:
-    if session.get_bind().dialect.name == "postgresql":
-        return cast(func.greatest(cast(left, Numeric), cast(right, Numeric)), String)
-    return func.billow_dec_max(left, right)
+_SQL: dict[tuple[str, str], str] = {}
 
 
-def _partial_row(key: tuple[Any, ...], part: Partial) -> dict[str, Any]:
-    org, sub, code, dims, bucket = key
-    return {
-        "organization_id": org, "external_subscription_id": sub, "code": code, "dims": dims, "bucket": bucket,
-        "events": part.events, "counted": part.counted, "total": part.total, "maximum": part.maximum,
-        "latest_at": part.latest_key[0] if part.latest_key else None,
-        "latest_seq": part.latest_key[1] if part.latest_key else None,
-        "latest_value": part.latest_value, "tail": part.tail,
-    }
+def _sql(dialect: str, name: str) -> str:
+    key = (dialect, name)
+    if key not in _SQL:
+        if name == "partials":
+            _SQL[key] = _upsert_sql(dialect, "usage_aggregates", _AGGREGATE_COLUMNS, _AGGREGATE_KEY,
+                                    _aggregate_updates(dialect))
+        else:
+            old = "usage_value_states."
+            _SQL[key] = _upsert_sql(
+                dialect, "usage_value_states", _STATE_COLUMNS, f"{_AGGREGATE_KEY}, value",
+                "last_at = excluded.last_at, last_seq = excluded.last_seq, added = excluded.added",
+                f" WHERE excluded.last_at > {old}last_at OR (excluded.last_at = {old}last_at"
+                f" AND excluded.last_seq > {old}last_seq)")
+    return _SQL[key]
+
+
+class _Values:
+    """Python values -> what the driver stores for the project's column types."""
+
+    def __init__(self, dialect: str):
+        self.sqlite = dialect == "sqlite"
+
+    def uuid(self, value: uuid.UUID) -> Any:
+        return sqlite_uuid(value) if self.sqlite else value
+
+    def instant(self, value: datetime | None) -> Any:
+        return sqlite_datetime(value) if self.sqlite and value is not None else value
+
+
+def _decimal(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _partial_row(values: _Values, key: tuple[Any, ...], part: Partial) -> tuple[Any, ...]:
+    org, sub, code, grain, bucket, dims = key
+    latest_at, latest_seq = part.latest_key if part.latest_key else (None, None)
+    return (values.uuid(org), sub, code, int(grain), values.instant(bucket), dims, part.events, part.counted,
+            str(part.total), _decimal(part.maximum), values.instant(latest_at), latest_seq,
+            _decimal(part.latest_value), str(part.tail))
 
 
 def exclude_writers(session: Session) -> None:
@@ -96,115 +151,62 @@ def exclude_writers(session: Session) -> None:
         session.execute(text(f"LOCK TABLE {names} IN SHARE ROW EXCLUSIVE MODE"))
 
 
-# The upsert statements depend only on the dialect: built once each (building one, with its
-# ``excluded`` alias, costs about as much as executing it for a small group of events).
-_STATEMENTS: dict[tuple[str, str], Any] = {}
-
-
-def _statement(session: Session, name: str, build: Any) -> Any:
-    key = (session.get_bind().dialect.name, name)
-    stmt = _STATEMENTS.get(key)
-    if stmt is None:
-        stmt = _STATEMENTS[key] = build(session)
-    return stmt
-
-
-def _upsert_partials(session: Session, rows: list[dict[str, Any]]) -> None:
-    session.execute(_statement(session, "partials", _partials_statement), rows)
-
-
-def _partials_statement(session: Session) -> Any:
-    table = UsageAggregate.__table__
-    stmt = _insert(session)(table)
-    new = stmt.excluded
-    newer = and_(new.latest_at.is_not(None), or_(
-        table.c.latest_at.is_(None), new.latest_at > table.c.latest_at,
-        and_(new.latest_at == table.c.latest_at, new.latest_seq > table.c.latest_seq),
-    ))
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(_KEY),
-        set_={
-            "events": table.c.events + new.events,
-            "counted": table.c.counted + new.counted,
-            "total": _dec_add(session, table.c.total, new.total),
-            "maximum": _dec_max(session, table.c.maximum, new.maximum),
-            "latest_at": case((newer, new.latest_at), else_=table.c.latest_at),
-            "latest_seq": case((newer, new.latest_seq), else_=table.c.latest_seq),
-            "latest_value": case((newer, new.latest_value), else_=table.c.latest_value),
-            "tail": _dec_add(session, table.c.tail, new.tail),
-        },
-    )
-    return stmt
-
-
-def _upsert_states(session: Session, rows: list[dict[str, Any]]) -> None:
-    session.execute(_statement(session, "states", _states_statement), rows)
-
-
-def _states_statement(session: Session) -> Any:
-    table = UsageValueState.__table__
-    stmt = _insert(session)(table)
-    new = stmt.excluded
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[*_KEY[:4], "value", "bucket"],
-        set_={"last_at": new.last_at, "last_seq": new.last_seq, "added": new.added},
-        where=or_(new.last_at > table.c.last_at, and_(new.last_at == table.c.last_at, new.last_seq > table.c.last_seq)),
-    )
-    return stmt
+def _buckets(timestamp_hour: datetime) -> tuple[tuple[int, datetime], ...]:
+    """The (grain, bucket) of every coarser row an hour's partial is added to."""
+    return ((Grain.DAY, Grain.DAY.start(timestamp_hour)), (Grain.MONTH, Grain.MONTH.start(timestamp_hour)),
+            (ALL_GRAIN, ALL_TIME))
 
 
 def add(session: Session, organization_id: uuid.UUID, profiles: dict[str, Profile], stored: Iterable[Stored]) -> None:
     """Add newly stored events to the aggregates of their metric (events of unknown metrics are
     skipped: creating the metric later rebuilds its aggregates from the raw events)."""
-    by_key: dict[tuple[Any, ...], list[Event]] = defaultdict(list)
+    by_hour: dict[tuple[Any, ...], list[Event]] = defaultdict(list)
     for item in stored:
         profile = profiles.get(item.code)
         if profile is None:
             continue
-        dims = profile.dims(dict(item.event.properties))
-        by_key[(organization_id, item.external_subscription_id, item.code, dims, hour_of(item.event.timestamp))].append(
-            item.event
-        )
-    if not by_key:
+        dims = profile.dims(item.event.properties)
+        by_hour[(item.external_subscription_id, item.code, dims, hour_of(item.event.timestamp))].append(item.event)
+    if not by_hour:
         return
-    partial_rows: list[dict[str, Any]] = []
-    totals: dict[tuple[Any, ...], list[Partial]] = defaultdict(list)
-    state_rows: list[dict[str, Any]] = []
-    for key, events in sorted(by_key.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][3], kv[0][4])):
-        profile = profiles[key[2]]
-        part = partial_of(profile.field_name, events, key[4] + HOUR, present=profile.keeps_values)
-        partial_rows.append(_partial_row(key, part))
-        totals[(*key[:4], ALL_TIME)].append(part)
+    dialect = session.get_bind().dialect.name
+    values = _Values(dialect)
+    rows: dict[tuple[Any, ...], Partial] = {}
+    coarser: dict[tuple[Any, ...], list[Partial]] = defaultdict(list)
+    states: dict[tuple[Any, ...], ValueState] = {}
+    for (sub, code, dims, hour), events in by_hour.items():
+        profile = profiles[code]
+        part = partial_of(profile.field_name, events, hour + HOUR, present=profile.keeps_values)
+        rows[(organization_id, sub, code, Grain.HOUR, hour, dims)] = part
+        for grain, bucket in _buckets(hour):
+            coarser[(organization_id, sub, code, grain, bucket, dims)].append(part)
         if profile.keeps_values and profile.field_name:
-            for bucket, states in ((key[4], value_states(profile.field_name, events)),):
-                for state in states.values():
-                    for where in (bucket, ALL_TIME):
-                        state_rows.append(_state_row(key, state, where))
-    for key, parts in totals.items():
-        merged = merge(parts, max(part.end for part in parts))
-        partial_rows.append(_partial_row(key, Partial(ALL_TIME, merged.events, merged.counted, merged.total,
-                                                      merged.maximum, merged.latest_key, merged.latest_value)))
-    _upsert_partials(session, partial_rows)
-    if state_rows:
-        _upsert_states(session, _last_per_row(state_rows))
+            for state in value_states(profile.field_name, events).values():
+                for grain, bucket in ((Grain.HOUR, hour), *_buckets(hour)):
+                    key = (organization_id, sub, code, grain, bucket, dims, state.value)
+                    known = states.get(key)
+                    if known is None or state.last_key > known.last_key:
+                        states[key] = state
+    for key, parts in coarser.items():
+        grain, bucket = key[3], key[4]
+        if grain == ALL_GRAIN:  # no end to measure level-seconds to: its tail is not kept
+            rows[key] = replace(merge(parts, max(p.end for p in parts)), tail=ZERO)
+        else:
+            rows[key] = merge(parts, Grain(grain).end(bucket))
+    connection = session.connection()
+    # A stable order: concurrent writers on PostgreSQL lock rows in the same order (no deadlock).
+    connection.exec_driver_sql(_sql(dialect, "partials"),
+                               [_partial_row(values, key, rows[key]) for key in sorted(rows, key=_order)])
+    if states:
+        connection.exec_driver_sql(_sql(dialect, "states"), [
+            (values.uuid(org), sub, code, int(grain), values.instant(bucket), dims, value,
+             values.instant(state.last_key[0]), state.last_key[1], state.added)
+            for (org, sub, code, grain, bucket, dims, value), state in sorted(states.items(),
+                                                                              key=lambda kv: _order(kv[0]))])
 
 
-def _state_row(key: tuple[Any, ...], state: ValueState, bucket: datetime) -> dict[str, Any]:
-    org, sub, code, dims, _ = key
-    return {"organization_id": org, "external_subscription_id": sub, "code": code, "dims": dims,
-            "value": state.value, "bucket": bucket, "last_at": state.last_key[0], "last_seq": state.last_key[1],
-            "added": state.added}
-
-
-def _last_per_row(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per primary key (an upsert statement may not touch a row twice): the latest state."""
-    best: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for row in rows:
-        pk = tuple(row[k] for k in (*_KEY[:4], "value", "bucket"))
-        known = best.get(pk)
-        if known is None or (row["last_at"], row["last_seq"]) > (known["last_at"], known["last_seq"]):
-            best[pk] = row
-    return list(best.values())
+def _order(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    return key[1:]
 
 
 # ---- reading -------------------------------------------------------------------------------------
@@ -212,15 +214,24 @@ def _last_per_row(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 # Plain columns, not ORM entities: a usage read takes hundreds of hour rows per charge, and
 # building (and identity-mapping) an object per row cost most of its time.
-_PARTIAL_COLUMNS = (UsageAggregate.dims, UsageAggregate.bucket, UsageAggregate.events, UsageAggregate.counted,
+_PARTIAL_COLUMNS = (UsageAggregate.dims, UsageAggregate.grain, UsageAggregate.bucket, UsageAggregate.events, UsageAggregate.counted,
                     UsageAggregate.total, UsageAggregate.maximum, UsageAggregate.latest_at, UsageAggregate.latest_seq,
                     UsageAggregate.latest_value, UsageAggregate.tail)
 
 
 def _partial_of_row(row: Any) -> Partial:
     latest = (row.latest_at, row.latest_seq) if row.latest_at is not None else None
-    return Partial(row.bucket + HOUR, row.events, row.counted, row.total, row.maximum, latest, row.latest_value,
-                   row.tail)
+    return Partial(Grain(row.grain).end(row.bucket), row.events, row.counted, row.total, row.maximum, latest,
+                   row.latest_value, row.tail)
+
+
+def _covering(model: Any, start: datetime, end: datetime) -> ColumnElement[bool]:
+    """The stored buckets that tile ``[start, end)`` (hour-aligned): whole months, days, hours."""
+    runs = cover(start, end)
+    if not runs:
+        return false()
+    return or_(*(and_(model.grain == int(grain), model.bucket >= first, model.bucket < stop)
+                 for grain, first, stop in runs))
 
 
 def _scope(model: Any, organization_id: uuid.UUID, external_subscription_id: str, code: str) -> list[Any]:
@@ -230,11 +241,12 @@ def _scope(model: Any, organization_id: uuid.UUID, external_subscription_id: str
 
 def hour_partials(session: Session, organization_id: uuid.UUID, external_subscription_id: str, code: str,
                   first_hour: datetime, end_hour: datetime) -> dict[str, list[Partial]]:
-    """Stored partials of the hours in ``[first_hour, end_hour)``, by dimensions."""
+    """Stored partials covering ``[first_hour, end_hour)``, by dimensions (the coarsest buckets
+    that fit: a month-long window reads a month or a few dozen days and hours per dimension set)."""
     rows = session.execute(
         select(*_PARTIAL_COLUMNS).where(
             *_scope(UsageAggregate, organization_id, external_subscription_id, code),
-            UsageAggregate.bucket >= first_hour, UsageAggregate.bucket < end_hour,
+            _covering(UsageAggregate, first_hour, end_hour),
         )
     )
     result: dict[str, list[Partial]] = defaultdict(list)
@@ -247,7 +259,7 @@ def all_time_totals(session: Session, organization_id: uuid.UUID, external_subsc
                     code: str) -> dict[str, Decimal]:
     rows = session.execute(
         select(UsageAggregate.dims, UsageAggregate.total).where(
-            *_scope(UsageAggregate, organization_id, external_subscription_id, code), UsageAggregate.bucket == ALL_TIME
+            *_scope(UsageAggregate, organization_id, external_subscription_id, code), UsageAggregate.grain == ALL_GRAIN
         )
     )
     return {dims: total for dims, total in rows}
@@ -259,7 +271,7 @@ def hours_from(session: Session, organization_id: uuid.UUID, external_subscripti
     rows = session.execute(
         select(UsageAggregate.dims, UsageAggregate.total).where(
             *_scope(UsageAggregate, organization_id, external_subscription_id, code),
-            UsageAggregate.bucket >= first_hour,
+            UsageAggregate.grain == int(Grain.HOUR), UsageAggregate.bucket >= first_hour,
         )
     )
     sums: dict[str, Decimal] = defaultdict(Decimal)
@@ -274,9 +286,11 @@ def value_state_rows(session: Session, organization_id: uuid.UUID, external_subs
     ``None``: the all-time rows), by dimensions."""
     conditions = _scope(UsageValueState, organization_id, external_subscription_id, code)
     if first_hour is None and end_hour is None:
-        conditions.append(UsageValueState.bucket == ALL_TIME)
+        conditions.append(UsageValueState.grain == ALL_GRAIN)
+    elif first_hour is not None and end_hour is not None:
+        conditions.append(_covering(UsageValueState, first_hour, end_hour))
     else:
-        conditions.append(UsageValueState.bucket > ALL_TIME)
+        conditions.append(UsageValueState.grain == int(Grain.HOUR))
         if first_hour is not None:
             conditions.append(UsageValueState.bucket >= first_hour)
         if end_hour is not None:
