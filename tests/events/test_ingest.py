@@ -194,3 +194,13 @@ def test_ingest_errors_have_lagos_envelope_on_the_direct_path(api: httpx.Client)
                               headers={"Authorization": "Bearer nope"})
     assert unauthorized.status_code == 401
     assert unauthorized.json() == {"status": 401, "error": "Unauthorized"}
+
+
+@pytest.mark.parametrize("value", [
+    {}, {"a": 1, "b": [True, False, None, "é\u2028\"\\"], "c": {"d": -5}},
+    {"gb": Decimal("12.500"), "nested": [Decimal("1E+3"), {"x": Decimal("-0.0000001")}]},
+])
+def test_parsed_json_is_written_back_exactly(value: Any) -> None:
+    """The C encoder's fast path writes what the exact writer writes."""
+    assert jsontext.dumps_parsed(value) == jsontext.dumps(value)
+    assert jsontext.loads(jsontext.dumps_parsed(value)) == value

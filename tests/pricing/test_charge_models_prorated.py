@@ -24,7 +24,7 @@ from billow.pricing.charge_models import (
     standard,
     volume,
 )
-from billow.pricing.charge_models_prorated import prorated_graduated
+from billow.pricing.charge_models_prorated import SETTLED, prorated_graduated
 from billow.pricing.periods import end_of_local_day, start_of_local_day
 from billow.pricing.properties import parse_properties
 from billow.pricing.prorated import ProratedValue, ProrationWindow, prorated_aggregate
@@ -197,4 +197,15 @@ def test_one_open_tier_prices_like_prorated_standard(price: Decimal, flat: Decim
     units = sum((v.prorated for v in values), D(0))
     expected = standard(units, parse_properties("standard", {"amount": str(price)})).amount + flat
     amount = prorated_graduated(units, values, properties).amount
-    assert to_minor_units(amount, "EUR") == to_minor_units(expected, "EUR")
+    # The ratios are 28-digit approximations here: the reference is settled like the amount.
+    assert to_minor_units(amount, "EUR") == to_minor_units(expected.quantize(SETTLED), "EUR")
+
+
+def test_division_noise_does_not_move_a_half_cent() -> None:
+    """7.59 units at 2.50 is 18.975 exactly, though each event's share is a repeating decimal."""
+    properties = grad(tier(0, None, "2.50", "0"))
+    items = [(D("0.01"), D(1) / D(31)), (D("0.01"), D(5) / D(31)), (D("0.01"), D(1)),
+             (D("4.49"), D(17) / D(31)), (D("6.89"), D(23) / D(31)), (D("0.12"), D(1) / D(31))]
+    values = [ProratedValue(f, f * r) for f, r in items]
+    units = sum((v.prorated for v in values), D(0))
+    assert to_minor_units(prorated_graduated(units, values, properties).amount, "EUR") == 1898

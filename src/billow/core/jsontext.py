@@ -41,3 +41,15 @@ def dumps(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(dumps(item) for item in value) + "]"
     raise TypeError(f"{type(value).__name__} is not written as exact JSON")
+
+
+_plain = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
+def dumps_parsed(value: Any) -> str:
+    """:func:`dumps` of a value read by :func:`loads` (which never gives a float): the C encoder
+    writes it when it holds no ``Decimal``, which is most event properties."""
+    try:
+        return _plain(value)
+    except TypeError:  # a Decimal somewhere: the exact writer
+        return dumps(value)

@@ -163,6 +163,6 @@ def events_json(rows: list[Any]) -> list[str]:
             f'{{"lago_id":"{row.lago_id}","transaction_id":{_quote(row.transaction_id)},"lago_customer_id":null,'
             f'"code":{_quote(row.code)},"timestamp":"{iso_millis(row.timestamp)}",'
             f'"precise_total_amount_cents":{"null" if amount is None else _quote(str(amount))},'
-            f'"properties":{_quote(row.properties or {})},"lago_subscription_id":null,'
+            f'"properties":{jsontext.dumps_parsed(row.properties or {})},"lago_subscription_id":null,'
             f'"external_subscription_id":{_quote(row.external_subscription_id)},"created_at":"{created_at}"}}')
     return texts

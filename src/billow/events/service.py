@@ -127,7 +127,7 @@ def _driver_rows(organization_id: uuid.UUID, events: list[EventIn], lago_ids: li
     created: Any = sqlite_datetime(now) if sqlite else now
     return [
         (org, sqlite_uuid(lago_id) if sqlite else lago_id, e.transaction_id, e.external_subscription_id, e.code,
-         sqlite_datetime(e.timestamp) if sqlite else e.timestamp, jsontext.dumps(e.properties),
+         sqlite_datetime(e.timestamp) if sqlite else e.timestamp, jsontext.dumps_parsed(e.properties),
          None if e.precise_total_amount_cents is None else str(e.precise_total_amount_cents), created)
         for e, lago_id in zip(events, lago_ids, strict=True)
     ]

@@ -1,7 +1,7 @@
 """The organization's catalog revision: raised by every flush that changes what usage is built on.
 
-Metrics (and their filters), plans, charges and charge filters define how events are aggregated
-(:mod:`billow.usage.profiles`). Any flush that adds, changes or deletes one of them raises the
+Metrics (and their filters), plans (and their versions), charges, charge filters and taxes define
+how events are aggregated and priced (:mod:`billow.usage.profiles`, :mod:`billow.usage.service`). Any flush that adds, changes or deletes one of them raises the
 owning organization's ``catalog_revision`` in the same transaction, so a reader that saw a
 revision can trust what it derived from the catalog for as long as the revision stays the same.
 """
@@ -19,8 +19,10 @@ from billow.models.charge import Charge
 from billow.models.charge_filter import ChargeFilter
 from billow.models.organization import Organization
 from billow.models.plan import Plan
+from billow.models.plan_version import PlanVersion
+from billow.models.tax import Tax
 
-CATALOG = (BillableMetric, BillableMetricFilter, Charge, ChargeFilter, Plan)
+CATALOG = (BillableMetric, BillableMetricFilter, Charge, ChargeFilter, Plan, PlanVersion, Tax)
 
 
 def _organization_of(session: Session, obj: Any) -> uuid.UUID | None:

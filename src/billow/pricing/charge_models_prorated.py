@@ -31,6 +31,12 @@ from billow.pricing.properties import GraduatedProperties
 from billow.pricing.prorated import ProratedValue
 from billow.pricing.proration import ARITHMETIC
 
+# Each event's share is a division (prorated / full) that rarely terminates; their sum can land a
+# hair below a half cent that the exact sum reaches (18.974999... for 18.975). The amount is
+# settled to this many places, far below any currency's unit and far above the division noise,
+# before the fee's one rounding to minor units.
+SETTLED = Decimal("1e-20")
+
 
 def _flat_fees(properties: GraduatedProperties, units: Decimal) -> Decimal:
     return sum((tier.flat_amount for tier in visited_tiers(properties.graduated_ranges, units)), ZERO)
@@ -72,7 +78,8 @@ def prorated_graduated(
         price_before = price_after
     if running < 0:
         return ChargeAmount(ZERO, units)
-    return ChargeAmount(max(amount, ZERO) + _flat_fees(properties, peak), units)
+    settled = ARITHMETIC.quantize(max(amount, ZERO), SETTLED)
+    return ChargeAmount(settled + _flat_fees(properties, peak), units)
 
 
 __all__ = ["prorated_graduated"]

@@ -18,7 +18,6 @@ from billow.core.money import exponent, to_minor_units
 from billow.core.wire import iso_utc
 from billow.events.schemas import EventIn
 from billow.models import BillableMetric, Customer, Organization, Subscription
-from billow.plans import versions
 from billow.pricing.aggregation import Event
 from billow.pricing.charge_models import ChargeInputs, pay_in_advance_fee
 from billow.pricing.taxes import fee_tax
@@ -45,16 +44,15 @@ def estimate_fees(session: Session, organization: Organization, event: EventIn) 
     if metric is None:
         raise NotFound("billable_metric")
     customer: Customer = subscription.customer
-    plan = subscription.plan
-    snapshot = versions.version_snapshot(session, plan, versions.effective_version(session, plan,
-                                                                                   subscription.plan_version))
+    pricing = service.pricing_for(session, organization.id, subscription)
+    snapshot = pricing.snapshot
     profile = profiles.load(session, organization.id, {metric.code})[metric.code]
     full_window, billing = service.window_for(subscription, customer, event.timestamp)
     window = Window(full_window.start, max(event.timestamp, full_window.start), full_window.charges_duration_days,
                     full_window.timezone)
     currency = snapshot.amount_currency
     candidate = Event(event.transaction_id or "estimate", event.timestamp, event.properties, charges.EXTRA_ORDER)
-    rates_of = service.charge_fee_taxes(session, organization.id, snapshot, customer)
+    rates_of = service.charge_fee_taxes(pricing, customer)
     fees = []
     for charge in snapshot.charges:
         if charge.billable_metric_id != metric.id or not charge.pay_in_advance:

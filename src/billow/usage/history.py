@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -16,7 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy.orm import Session
 
 from billow.core.money import exponent, to_minor_units
-from billow.models import Customer, Organization, Subscription
+from billow.models import Customer, Subscription
 from billow.pricing.charge_models import ChargeInputs, compute
 from billow.pricing.periods import days_inclusive, local_date
 from billow.subscriptions import periods
@@ -26,7 +27,7 @@ from billow.usage.service import Usage, current_usage
 CENT = Decimal("0.01")
 
 
-def past_usage(session: Session, organization: Organization, customer: Customer, subscription: Subscription,
+def past_usage(session: Session, organization_id: uuid.UUID, customer: Customer, subscription: Subscription,
                at: datetime, *, periods_count: int | None = None) -> list[Usage]:
     """Usage of the windows before the one containing ``at``, newest first."""
     plan = subscription.plan
@@ -35,7 +36,7 @@ def past_usage(session: Session, organization: Organization, customer: Customer,
     period = cycle.previous_period(cycle.period_containing(max(at, started)))
     result: list[Usage] = []
     while period.to_datetime >= started and (periods_count is None or len(result) < periods_count):
-        result.append(current_usage(session, organization, customer, subscription, period.to_datetime))
+        result.append(current_usage(session, organization_id, customer, subscription, period.to_datetime))
         period = cycle.previous_period(period)
     return result
 
@@ -62,9 +63,9 @@ def _project(charge: ChargeUsage, bucket: BucketUsage, fraction: Decimal, curren
     return units, to_minor_units(amount.amount, currency)
 
 
-def projected_usage(session: Session, organization: Organization, customer: Customer, subscription: Subscription,
+def projected_usage(session: Session, organization_id: uuid.UUID, customer: Customer, subscription: Subscription,
                     at: datetime, *, apply_taxes: bool = True) -> Projection:
-    usage = current_usage(session, organization, customer, subscription, at, apply_taxes=apply_taxes)
+    usage = current_usage(session, organization_id, customer, subscription, at, apply_taxes=apply_taxes)
     timezone = customer.applicable_timezone
     first, last = local_date(usage.from_datetime, timezone), local_date(usage.to_datetime, timezone)
     elapsed = days_inclusive(first, min(local_date(at, timezone), last))

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from billow.models import BillableMetric, Charge, ChargeFilter, Plan, UsageProfile
@@ -82,15 +82,13 @@ def load(session: Session, organization_id: uuid.UUID, codes: set[str]) -> dict[
     }
 
 
+_FINGERPRINTS = select(UsageProfile.code, UsageProfile.fingerprint).where(
+    UsageProfile.organization_id == bindparam("organization_id"), UsageProfile.code.in_(bindparam("codes", expanding=True)))
+
+
 def stale(session: Session, organization_id: uuid.UUID, profiles: dict[str, Profile]) -> list[Profile]:
     """The profiles whose stored fingerprint differs from the current one."""
     if not profiles:
         return []
-    stored = dict(
-        session.execute(
-            select(UsageProfile.code, UsageProfile.fingerprint).where(
-                UsageProfile.organization_id == organization_id, UsageProfile.code.in_(profiles)
-            )
-        ).all()
-    )
+    stored = dict(session.execute(_FINGERPRINTS, {"organization_id": organization_id, "codes": list(profiles)}).all())
     return [p for code, p in profiles.items() if stored.get(code) != p.fingerprint]

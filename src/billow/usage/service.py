@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session, joinedload, lazyload
 
 from billow.core.errors import NotAllowed, NotFound, ValidationFailed
 from billow.models import BillableMetric, Customer, Organization, Subscription, Tax
@@ -24,6 +24,7 @@ from billow.pricing.taxes import (
 )
 from billow.subscriptions import periods
 from billow.usage import charges, profiles
+from billow.usage.profiles import Profile
 from billow.usage.reader import MICROSECOND, Window
 
 
@@ -56,18 +57,27 @@ def _taxes_by_code(session: Session, organization_id: uuid.UUID, codes: set[str]
     return {tax.code: TaxRate(tax.code, Decimal(str(tax.rate))) for tax in rows}
 
 
-def active_subscription(session: Session, organization: Organization, external_customer_id: str,
+# Statements of every usage read, built once (building one costs about as much as running it).
+_CUSTOMER = (select(Customer).options(lazyload("*")).where(
+    Customer.organization_id == bindparam("organization_id"), Customer.external_id == bindparam("external_id"),
+    Customer.deleted_at.is_(None)))
+_SUBSCRIPTION = (select(Subscription).options(joinedload(Subscription.plan).lazyload("*")).where(
+    Subscription.organization_id == bindparam("organization_id"), Subscription.customer_id == bindparam("customer_id"),
+    Subscription.external_id == bindparam("external_id"), Subscription.status == "active"))
+_REVISION = select(Organization.catalog_revision).where(Organization.id == bindparam("organization_id"))
+
+
+def active_subscription(session: Session, organization_id: uuid.UUID, external_customer_id: str,
                         external_subscription_id: str | None) -> tuple[Customer, Subscription]:
-    customer = session.scalar(select(Customer).where(
-        Customer.organization_id == organization.id, Customer.external_id == external_customer_id,
-        Customer.deleted_at.is_(None)))
+    # Nothing loaded eagerly beyond the rows themselves (and the subscription's plan): usage reads
+    # take the plan's pricing from its version snapshot (:func:`pricing_for`).
+    customer = session.scalar(_CUSTOMER, {"organization_id": organization_id, "external_id": external_customer_id})
     if customer is None:
         raise NotFound("customer")
     if not external_subscription_id:
         raise ValidationFailed.field("external_subscription_id", "value_is_mandatory")
-    subscription = session.scalar(select(Subscription).where(
-        Subscription.organization_id == organization.id, Subscription.customer_id == customer.id,
-        Subscription.external_id == external_subscription_id, Subscription.status == "active"))
+    subscription = session.scalar(_SUBSCRIPTION, {"organization_id": organization_id, "customer_id": customer.id,
+                                                  "external_id": external_subscription_id})
     if subscription is None:
         raise NotAllowed("no_active_subscription")
     return customer, subscription
@@ -82,53 +92,73 @@ def window_for(subscription: Subscription, customer: Customer, at: datetime) -> 
     return window, billing
 
 
-def current_usage(session: Session, organization: Organization, customer: Customer, subscription: Subscription,
-                  at: datetime, *, apply_taxes: bool = True) -> Usage:
+@dataclass(frozen=True)
+class Pricing:
+    """What a subscription's plan version prices usage with, derived from the catalog alone."""
+
+    snapshot: versions.PlanSnapshot
+    metrics: dict[uuid.UUID, BillableMetric]
+    profiles: dict[str, Profile]
+    taxes_by_code: dict[str, TaxRate]
+    organization_taxes: tuple[TaxRate, ...]
+
+
+# (database, organization, plan, pinned version) -> (catalog revision, pricing). Reused while the
+# organization's catalog revision stands; every catalog change raises it (billow.models.catalog).
+_PRICING: dict[tuple[str, uuid.UUID, uuid.UUID, int], tuple[int, Pricing]] = {}
+
+
+def pricing_for(session: Session, organization_id: uuid.UUID, subscription: Subscription) -> Pricing:
+    revision = session.scalar(_REVISION, {"organization_id": organization_id})
+    key = (str(session.get_bind().engine.url), organization_id, subscription.plan_id, subscription.plan_version)
+    known = _PRICING.get(key)
+    if known is not None and known[0] == revision:
+        return known[1]
     plan = subscription.plan
-    version = versions.effective_version(session, plan, subscription.plan_version)
-    snapshot = versions.version_snapshot(session, plan, version)
-    window, billing = window_for(subscription, customer, at)
+    snapshot = versions.version_snapshot(session, plan, versions.effective_version(session, plan,
+                                                                                   subscription.plan_version))
     metric_ids = {charge.billable_metric_id for charge in snapshot.charges}
     metrics = {m.id: m for m in session.scalars(select(BillableMetric).where(BillableMetric.id.in_(metric_ids)))}
-    current = profiles.load(session, organization.id, {m.code for m in metrics.values()})
+    codes = {code for charge in snapshot.charges for code in charge.tax_codes} | set(snapshot.tax_codes)
+    pricing = Pricing(snapshot, metrics, profiles.load(session, organization_id, {m.code for m in metrics.values()}),
+                      _taxes_by_code(session, organization_id, codes), _organization_taxes(session, organization_id))
+    if revision is not None:
+        _PRICING[key] = (revision, pricing)
+    return pricing
+
+
+def current_usage(session: Session, organization_id: uuid.UUID, customer: Customer, subscription: Subscription,
+                  at: datetime, *, apply_taxes: bool = True) -> Usage:
+    pricing = pricing_for(session, organization_id, subscription)
+    snapshot = pricing.snapshot
+    window, billing = window_for(subscription, customer, at)
     currency = snapshot.amount_currency
     usages = []
     for charge in snapshot.charges:
-        metric = metrics[charge.billable_metric_id]
-        profile = current.get(metric.code)
+        metric = pricing.metrics[charge.billable_metric_id]
+        profile = pricing.profiles.get(metric.code)
         if profile is None:  # the metric was deleted after this plan version was written
             continue
-        usages.append(charges.charge_usage(session, organization.id, subscription.external_id, charge, metric,
+        usages.append(charges.charge_usage(session, organization_id, subscription.external_id, charge, metric,
                                            profile, window, currency))
     amount = sum(usage.amount_cents for usage in usages)
     taxes = 0
     if apply_taxes:
-        rates_of = charge_fee_taxes(session, organization.id, snapshot, customer)
+        rates_of = charge_fee_taxes(pricing, customer)
         lines = [(rates_of(usage.charge), Decimal(usage.amount_cents)) for usage in usages]
         taxes = invoice_tax_cents(applied_taxes(lines))
     return Usage(subscription, window.start, billing.charges_to_datetime, billing.period.billing_day, currency,
                  usages, amount, taxes)
 
 
-def metric_codes(session: Session, subscription: Subscription) -> set[str]:
-    """Codes of the metrics the subscription's plan version charges."""
-    plan = subscription.plan
-    snapshot = versions.version_snapshot(session, plan, versions.effective_version(session, plan,
-                                                                                   subscription.plan_version))
-    ids = {charge.billable_metric_id for charge in snapshot.charges}
-    return set(session.scalars(select(BillableMetric.code).where(BillableMetric.id.in_(ids)))) if ids else set()
-
-
-def charge_fee_taxes(session: Session, organization_id: uuid.UUID, snapshot: versions.PlanSnapshot,
-                     customer: Customer) -> Callable[[versions.ChargePrice], tuple[TaxRate, ...]]:
+def charge_fee_taxes(pricing: Pricing, customer: Customer) -> Callable[[versions.ChargePrice], tuple[TaxRate, ...]]:
     """The taxes of a charge's fees: charge, else plan, else customer, else organization taxes."""
-    codes = {code for charge in snapshot.charges for code in charge.tax_codes} | set(snapshot.tax_codes)
-    by_code = _taxes_by_code(session, organization_id, codes)
-    plan_rates = tuple(by_code[c] for c in snapshot.tax_codes if c in by_code)
-    customer_rates, org_rates = _rates(list(customer.taxes)), _organization_taxes(session, organization_id)
+    by_code = pricing.taxes_by_code
+    plan_rates = tuple(by_code[c] for c in pricing.snapshot.tax_codes if c in by_code)
+    customer_rates = _rates(list(customer.taxes))
 
     def rates(charge: versions.ChargePrice) -> tuple[TaxRate, ...]:
         return taxes_for_fee(FeeKind.CHARGE, charge=tuple(by_code[c] for c in charge.tax_codes if c in by_code),
-                             plan=plan_rates, customer=customer_rates, organization=org_rates)
+                             plan=plan_rates, customer=customer_rates, organization=pricing.organization_taxes)
 
     return rates

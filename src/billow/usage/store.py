@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, false, or_, select, text
+from sqlalchemy import and_, bindparam, false, or_, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -239,18 +239,28 @@ def _scope(model: Any, organization_id: uuid.UUID, external_subscription_id: str
             model.code == code]
 
 
+_RUNS = 5  # cover() gives at most hours, days, months, days, hours
+# Built once with a slot per run; unused slots take a grain no row has.
+_PARTIALS = select(*_PARTIAL_COLUMNS).where(
+    UsageAggregate.organization_id == bindparam("organization_id"),
+    UsageAggregate.external_subscription_id == bindparam("external_subscription_id"),
+    UsageAggregate.code == bindparam("code"),
+    or_(*(and_(UsageAggregate.grain == bindparam(f"grain{i}"), UsageAggregate.bucket >= bindparam(f"from{i}"),
+               UsageAggregate.bucket < bindparam(f"to{i}")) for i in range(_RUNS))))
+
+
 def hour_partials(session: Session, organization_id: uuid.UUID, external_subscription_id: str, code: str,
                   first_hour: datetime, end_hour: datetime) -> dict[str, list[Partial]]:
     """Stored partials covering ``[first_hour, end_hour)``, by dimensions (the coarsest buckets
     that fit: a month-long window reads a month or a few dozen days and hours per dimension set)."""
-    rows = session.execute(
-        select(*_PARTIAL_COLUMNS).where(
-            *_scope(UsageAggregate, organization_id, external_subscription_id, code),
-            _covering(UsageAggregate, first_hour, end_hour),
-        )
-    )
+    runs = cover(first_hour, end_hour)
+    params: dict[str, Any] = {"organization_id": organization_id, "external_subscription_id": external_subscription_id,
+                              "code": code}
+    for i in range(_RUNS):
+        grain, first, stop = runs[i] if i < len(runs) else (-1, first_hour, first_hour)
+        params.update({f"grain{i}": int(grain), f"from{i}": first, f"to{i}": stop})
     result: dict[str, list[Partial]] = defaultdict(list)
-    for row in rows:
+    for row in session.execute(_PARTIALS, params):
         result[row.dims].append(_partial_of_row(row))
     return result
 
@@ -306,6 +316,8 @@ def value_state_rows(session: Session, organization_id: uuid.UUID, external_subs
 def raw_events(session: Session, organization_id: uuid.UUID, external_subscription_id: str, code: str,
                start: datetime | None, stop: datetime) -> Sequence[Event]:
     """Raw events with ``start <= timestamp < stop`` (``start`` ``None``: from the beginning)."""
+    if start is not None and start >= stop:  # a window's edge that is a whole hour: nothing to read
+        return []
     conditions = [*_scope(EventRow, organization_id, external_subscription_id, code), EventRow.timestamp < stop]
     if start is not None:
         conditions.append(EventRow.timestamp >= start)
