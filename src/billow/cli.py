@@ -69,11 +69,11 @@ def _start_worker(settings: Settings, database: Database) -> Any:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    """Worker threads only (no API), until SIGTERM/SIGINT; the jobs in hand finish first."""
+    """Worker threads only (no API), until SIGTERM/SIGINT; the jobs in hand finish first. It does
+    not migrate: `billow serve` or `billow migrate` does."""
     from billow.jobs.worker import Worker
 
     database = _database(settings)
-    runner.upgrade(database.engine)
     threads = 1 if database.sqlite else max(1, args.threads or settings.worker_threads)
     workers = [Worker(database, settings, periodic=index == 0).start() for index in range(threads)]
     stop = threading.Event()
