@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     worker_threads: int = 1
     # How often an idle worker looks for due jobs.
     worker_poll_seconds: float = 0.5
+    # Jobs a worker claims at once (all under one lease: keep batch x webhook timeout < lease).
+    worker_batch: int = 5
     # A claimed job is the worker's for this long; after that (the worker died) it runs again.
     job_lease_seconds: int = 300
     # Jobs other than webhook deliveries: attempts, then the wait before attempt n+1 is

@@ -15,12 +15,13 @@
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Select, delete, event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -30,6 +31,22 @@ from billow.models import Job
 
 STATES = ("queued", "running", "done", "dead")
 _ERROR_LIMIT = 4000
+_ENQUEUED = "billow_jobs_enqueued"
+
+# Set when a transaction that enqueued jobs commits in this process: an idle worker of the same
+# process wakes up at once instead of at its next poll (workers in other processes poll).
+new_jobs = threading.Event()
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_workers(session: Session) -> None:
+    if session.info.pop(_ENQUEUED, False):
+        new_jobs.set()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop(_ENQUEUED, None)
 
 
 @dataclass(frozen=True)
@@ -90,6 +107,7 @@ def enqueue(
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
         .returning(Job.id)
     )
+    session.info[_ENQUEUED] = True
     return session.scalar(stmt)
 
 

@@ -22,7 +22,8 @@ from billow.core.db import Database
 from billow.models import InstanceKey
 
 KEY_NAME = "webhook_rsa_private_key"
-_keys: dict[str, bytes] = {}  # database url -> private key PEM
+# database url -> the loaded private key (loading a PEM checks the key: tens of milliseconds)
+_keys: dict[str, rsa.RSAPrivateKey] = {}
 _lock = threading.Lock()
 
 
@@ -39,7 +40,7 @@ def _stored(database: Database) -> str | None:
         return None if row is None else row.value
 
 
-def private_key_pem(database: Database) -> bytes:
+def private_key(database: Database) -> rsa.RSAPrivateKey:
     with _lock:
         if database.url not in _keys:
             pem = _stored(database)
@@ -52,13 +53,14 @@ def private_key_pem(database: Database) -> bytes:
                     )
                 pem = _stored(database)
             assert pem is not None
-            _keys[database.url] = pem.encode()
+            key = serialization.load_pem_private_key(pem.encode(), password=None)
+            assert isinstance(key, rsa.RSAPrivateKey)
+            _keys[database.url] = key
         return _keys[database.url]
 
 
 def public_key_pem(database: Database) -> bytes:
-    private = serialization.load_pem_private_key(private_key_pem(database), password=None)
-    return private.public_key().public_bytes(
+    return private_key(database).public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 
@@ -69,8 +71,8 @@ def public_key_base64(database: Database) -> str:
     return "".join(text[i:i + 60] + "\n" for i in range(0, len(text), 60))
 
 
-def jwt_signature(body: str, private_pem: bytes, issuer: str) -> str:
-    return jwt.encode({"data": body, "iss": issuer}, private_pem, algorithm="RS256")
+def jwt_signature(body: str, key: rsa.RSAPrivateKey, issuer: str) -> str:
+    return jwt.encode({"data": body, "iss": issuer}, key, algorithm="RS256")
 
 
 def hmac_signature(body: str, key: str) -> str:

@@ -51,7 +51,7 @@ def _request(ctx: JobContext, webhook_id: uuid.UUID) -> Request | None:
         if endpoint.signature_algo == "hmac":
             signature = signing.hmac_signature(webhook.body, repository.hmac_key(session, webhook.organization_id))
         else:
-            signature = signing.jwt_signature(webhook.body, signing.private_key_pem(ctx.database),
+            signature = signing.jwt_signature(webhook.body, signing.private_key(ctx.database),
                                               ctx.settings.api_url)
         headers = {
             "Content-Type": "application/json",
