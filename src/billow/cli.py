@@ -44,15 +44,18 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     database = _database(settings)
     prepare(settings, database)
     host, port = args.host or settings.host, args.port or settings.port
-    if args.workers > 1:  # each worker process builds its own app from the same BILLOW_* settings
-        database.dispose()
-        uvicorn.run("billow.main:create_app", factory=True, workers=args.workers, host=host, port=port,
-                    log_level=settings.log_level)
-        return 0
-    app = create_app(settings, database=database)
+    # One worker thread in this process, whatever the number of server processes.
     worker = _start_worker(settings, database)
+    # uvicorn handles SIGTERM/SIGINT itself, then raises the signal again once it has stopped:
+    # with these handlers that ends the server quietly, and the worker stops below.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: None)
     try:
-        uvicorn.run(app, host=host, port=port, log_level=settings.log_level)
+        if args.workers > 1:  # each server process builds its own app from the same BILLOW_* settings
+            uvicorn.run("billow.main:create_app", factory=True, workers=args.workers, host=host, port=port,
+                        log_level=settings.log_level)
+        else:
+            uvicorn.run(create_app(settings, database=database), host=host, port=port, log_level=settings.log_level)
     finally:  # uvicorn returns on SIGTERM/SIGINT: let the job in hand finish, claim no more
         if worker is not None:
             worker.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -151,3 +152,40 @@ def test_a_worker_killed_before_delivery_delivers_after_restart(
     with database.unit_of_work(write=False) as session:
         job = session.get(Job, webhook.job_id)
         assert job is not None and (job.state, job.attempts) == ("done", 2)
+
+
+def test_billow_serve_delivers_webhooks_with_its_own_worker(database: Database, receiver: Receiver) -> None:
+    from tests.conftest import fresh_database
+
+    with fresh_database(database, "billow_serve_worker") as url:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        env = {key: value for key, value in os.environ.items() if not key.startswith("BILLOW_")}
+        env.update(BILLOW_DATABASE_URL=url, BILLOW_ORG_API_KEY="serve-worker-key", BILLOW_LOG_LEVEL="warning")
+        process = subprocess.Popen([sys.executable, "-m", "billow.cli", "serve", "--port", str(port)], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait(lambda: _healthy(base), 60)
+            with httpx.Client(base_url=f"{base}/api/v1/", timeout=30,
+                              headers={"Authorization": "Bearer serve-worker-key"}) as api:
+                add_endpoint(api, receiver.url, signature_algo="hmac")
+                create_customer(api, "cus-served")
+                _wait(lambda: len(receiver.delivered()) == 1, 30)
+                [webhook] = api.get("webhooks").json()["webhooks"]
+                assert webhook["status"] == "succeeded"
+            assert receiver.delivered()[0].json["customer"]["external_id"] == "cus-served"
+            os.kill(process.pid, signal.SIGTERM)
+            assert process.wait(30) == 0
+        finally:
+            if process.poll() is None:
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def _healthy(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
