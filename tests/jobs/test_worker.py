@@ -74,6 +74,21 @@ def test_the_worker_thread_runs_jobs_and_stops(database: Database, runs: Runs) -
         assert session.get(Job, job_id).state == "done"  # type: ignore[union-attr]
 
 
+def test_stopping_finishes_the_job_in_hand_and_releases_the_rest(database: Database, runs: Runs) -> None:
+    with database.unit_of_work() as session:
+        ids = [queue.enqueue(session, COUNT, {"key": f"batch-{index}"}) for index in range(3)]
+    runs.pause = 0.5
+    settings = Settings(database_url=database.url, worker_batch=3, worker_poll_seconds=0.05)
+    worker = Worker(database, settings, periodic=False).start()
+    _wait(lambda: bool(runs.active), 20)  # the first job of the batch is running
+    worker.stop(20)
+    with database.unit_of_work(write=False) as session:
+        jobs = [session.get(Job, job_id) for job_id in ids]
+    states = sorted((job.state, job.attempts, job.locked_by) for job in jobs)  # type: ignore[union-attr]
+    assert states == [("done", 1, None), ("queued", 0, None), ("queued", 0, None)]
+    assert sum(runs.counts.values()) == 1
+
+
 # ---- `billow worker` processes --------------------------------------------------------------------
 
 

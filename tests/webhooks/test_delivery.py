@@ -56,7 +56,7 @@ def test_tampered_body_fails_jwt_verification(api: httpx.Client, lago: Any, data
     [request] = receiver.requests
     claims = jwt.decode(request.headers["x-lago-signature"], lago.webhooks.public_key(), algorithms=["RS256"],
                         options={"verify_iss": False})
-    assert claims["data"] != request.body.replace("cus-tamper", "cus-other")
+    assert claims["data"] == request.body
     with pytest.raises(jwt.InvalidSignatureError):
         header, payload, signature = request.headers["x-lago-signature"].split(".")
         forged = base64.urlsafe_b64encode(json.dumps({"data": "{}", "iss": claims["iss"]}).encode()).rstrip(b"=")
