@@ -49,6 +49,17 @@ def test_subscription_started_upgraded_and_terminated(api: httpx.Client, databas
     assert all(request.json["object_type"] == "subscription" for request in receiver.requests)
 
 
+def test_a_customer_created_with_its_subscription_is_announced_as_the_api_shows_it(
+        api: httpx.Client, database: Database, receiver: Receiver) -> None:
+    _plan(api, "eur", 1000)
+    add_endpoint(api, receiver.url, event_types=["customer.created"])
+    _subscribe(api, "eur")
+    deliver(database)
+    [request] = receiver.requests
+    assert request.json["customer"] == api.get("customers/cus-sub").json()["customer"]
+    assert request.json["customer"]["currency"] == "EUR"
+
+
 def test_pending_subscription_starting_on_update_is_announced(api: httpx.Client, database: Database,
                                                                receiver: Receiver) -> None:
     _plan(api, "later", 1000)

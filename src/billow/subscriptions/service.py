@@ -145,7 +145,9 @@ def create(session: Session, organization: Organization, data: SubscriptionCreat
     if customer is not None:
         _check_currency(session, customer, plan)
     else:
-        customer = customers_service.upsert(session, organization, CustomerIn(external_id=data.external_customer_id))
+        # Created in the plan's currency, so that its customer.created webhook shows it.
+        new_customer = CustomerIn(external_id=data.external_customer_id, currency=plan.amount_currency)
+        customer = customers_service.upsert(session, organization, new_customer)
     customer.currency = plan.amount_currency
 
     if current is None:
