@@ -199,3 +199,24 @@ def test_unknown_webhook_and_bad_status_filter(api: httpx.Client) -> None:
     bad = api.get("webhooks", params={"status": "lost"})
     assert bad.status_code == 422
     assert bad.json()["error_details"] == {"status": ["value_is_invalid"]}
+
+
+def test_a_webhook_whose_change_rolls_back_is_never_sent(api: httpx.Client, database: Database, org: Any,
+                                                         receiver: Receiver) -> None:
+    from sqlalchemy import func, select
+
+    from billow.models import Job
+    from billow.webhooks import service
+
+    add_endpoint(api, receiver.url)
+    with database.unit_of_work(write=False) as session:
+        jobs_before = session.scalar(select(func.count()).select_from(Job))
+    with pytest.raises(RuntimeError), database.unit_of_work() as session:
+        [webhook] = service.emit(session, org.id, "customer.updated", "customer", {"external_id": "x"})
+        assert webhook.job_id is not None
+        raise RuntimeError("the change fails after the webhook was recorded")
+    assert webhooks_of(database, org.id) == []
+    with database.unit_of_work(write=False) as session:
+        assert session.scalar(select(func.count()).select_from(Job)) == jobs_before
+    deliver(database)
+    assert receiver.requests == []
