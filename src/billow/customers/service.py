@@ -16,8 +16,8 @@ from billow.customers.schemas import (
     MAX_METADATA_KEY_LENGTH,
     MAX_METADATA_VALUE_LENGTH,
     CustomerIn,
-    IntegrationCustomerIn,
     CustomerOut,
+    IntegrationCustomerIn,
     MetadataItemIn,
 )
 from billow.models import Customer, CustomerMetadata, Organization
