@@ -1,9 +1,13 @@
-"""`billow serve | migrate | org create | org list | usage rebuild`."""
+"""`billow serve | worker | migrate | org create|list|show | usage rebuild | jobs list | webhooks list|attempts|retry`."""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+import uuid
+from typing import Any
 
 from billow.config import Settings
 from billow.core.db import Database
@@ -40,13 +44,50 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     database = _database(settings)
     prepare(settings, database)
     host, port = args.host or settings.host, args.port or settings.port
-    if args.workers > 1:  # each worker process builds its own app from the same BILLOW_* settings
-        database.dispose()
-        uvicorn.run("billow.main:create_app", factory=True, workers=args.workers, host=host, port=port,
-                    log_level=settings.log_level)
-        return 0
-    app = create_app(settings, database=database)
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level)
+    # One worker thread in this process, whatever the number of server processes.
+    worker = _start_worker(settings, database)
+    # uvicorn handles SIGTERM/SIGINT itself, then raises the signal again once it has stopped:
+    # with these handlers that ends the server quietly, and the worker stops below.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: None)
+    try:
+        if args.workers > 1:  # each server process builds its own app from the same BILLOW_* settings
+            uvicorn.run("billow.main:create_app", factory=True, workers=args.workers, host=host, port=port,
+                        log_level=settings.log_level)
+        else:
+            uvicorn.run(create_app(settings, database=database), host=host, port=port, log_level=settings.log_level)
+    finally:  # uvicorn returns on SIGTERM/SIGINT: let the job in hand finish, claim no more
+        if worker is not None:
+            worker.stop()
+    return 0
+
+
+def _start_worker(settings: Settings, database: Database) -> Any:
+    """The worker thread of `billow serve` (jobs, webhooks and periodic services)."""
+    if not settings.worker_enabled:
+        return None
+    from billow.jobs.worker import Worker
+
+    return Worker(database, settings).start()
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Worker threads only (no API), until SIGTERM/SIGINT; the jobs in hand finish first. It does
+    not migrate: `billow serve` or `billow migrate` does."""
+    from billow.jobs.worker import Worker
+
+    database = _database(settings)
+    threads = 1 if database.sqlite else max(1, args.threads or settings.worker_threads)
+    workers = [Worker(database, settings, periodic=index == 0).start() for index in range(threads)]
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    print(f"Worker running ({threads} thread{'s' if threads > 1 else ''}).", flush=True)
+    while not stop.wait(1):
+        pass
+    for worker in workers:
+        worker.stop()
+    print("Worker stopped.", flush=True)
     return 0
 
 
@@ -75,6 +116,28 @@ def cmd_org_list(_args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_org_show(args: argparse.Namespace, settings: Settings) -> int:
+    from billow.models import Organization
+
+    database = _database(settings)
+    with database.unit_of_work(write=False) as session:
+        organization = session.get(Organization, _uuid(args.id))
+        if organization is None:
+            print(f"No organization {args.id}.", file=sys.stderr)
+            return 1
+        print(f"id:        {organization.id}")
+        print(f"name:      {organization.name}")
+        print(f"hmac_key:  {organization.hmac_key}")
+    return 0
+
+
+def _uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
 def cmd_usage_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     import uuid
 
@@ -90,6 +153,8 @@ def cmd_usage_rebuild(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from billow import cli_ops
+
     parser = argparse.ArgumentParser(prog="billow", description="Usage-based billing that speaks Lago's API.")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -106,6 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True)
     create.set_defaults(handler=cmd_org_create)
     org.add_parser("list", help="list organizations").set_defaults(handler=cmd_org_list)
+    show = org.add_parser("show", help="an organization's id, name and webhook HMAC key")
+    show.add_argument("id")
+    show.set_defaults(handler=cmd_org_show)
+
+    worker = commands.add_parser("worker", help="run background jobs only (more workers on PostgreSQL)")
+    worker.add_argument("--threads", type=int, help="worker threads (default BILLOW_WORKER_THREADS; 1 on SQLite)")
+    worker.set_defaults(handler=cmd_worker)
+    cli_ops.add_commands(commands)
 
     usage = commands.add_parser("usage", help="usage aggregates").add_subparsers(dest="usage_command", required=True)
     rebuild = usage.add_parser("rebuild", help="recompute the usage aggregates from the raw events")

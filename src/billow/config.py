@@ -23,5 +23,43 @@ class Settings(BaseSettings):
     # SQLite waits this long for the write lock before giving up.
     sqlite_busy_timeout_seconds: float = 60.0
     db_pool_size: int = 20
-    # How long the event endpoints remember which organization an API key belongs to.
+    # How long the event and usage endpoints remember which organization an API key belongs to.
     api_key_cache_seconds: float = 30.0
+
+    # ---- background work (README "Jobs and periodic services") ----
+    # `billow serve` runs a worker thread in the same process.
+    worker_enabled: bool = True
+    # Worker threads of `billow worker` (PostgreSQL; SQLite always runs one).
+    worker_threads: int = 1
+    # How often an idle worker looks for due jobs.
+    worker_poll_seconds: float = 0.5
+    # Jobs a worker claims at once (all under one lease: keep batch x webhook timeout < lease).
+    worker_batch: int = 5
+    # A claimed job is the worker's for this long; after that (the worker died) it runs again.
+    job_lease_seconds: int = 300
+    # Jobs other than webhook deliveries: attempts, then the wait before attempt n+1 is
+    # base * 2**(n-1) seconds, capped, plus up to 10% jitter.
+    job_max_attempts: int = 10
+    job_backoff_base_seconds: float = 10.0
+    job_backoff_cap_seconds: float = 3600.0
+    # Finished (done) jobs are deleted after this many days; dead jobs are kept.
+    jobs_retention_days: int = 7
+
+    # ---- webhook delivery ----
+    webhook_timeout_seconds: float = 30.0
+    # With the defaults the attempts span more than 24 hours (README "Webhooks").
+    webhook_max_attempts: int = 15
+    webhook_backoff_base_seconds: float = 30.0
+    webhook_backoff_cap_seconds: float = 21600.0
+    # Events the event_errors service checks per organization and run.
+    event_errors_batch: int = 1000
+
+    # ---- periodic services: BILLOW_PERIODIC_<NAME>_INTERVAL (seconds) and _ENABLED ----
+    periodic_billing_clock_interval: int = 3600
+    periodic_billing_clock_enabled: bool = True
+    periodic_webhook_sweeper_interval: int = 300
+    periodic_webhook_sweeper_enabled: bool = True
+    periodic_event_errors_interval: int = 300
+    periodic_event_errors_enabled: bool = True
+    periodic_jobs_cleanup_interval: int = 3600
+    periodic_jobs_cleanup_enabled: bool = True

@@ -22,6 +22,8 @@ from billow.plans.router import router as plans_router
 from billow.subscriptions.router import router as subscriptions_router
 from billow.taxes.router import router as taxes_router
 from billow.usage.router import router as usage_router
+from billow.webhooks.router import endpoints as webhook_endpoints_router
+from billow.webhooks.router import webhooks as webhooks_router
 
 # Every resource router, mounted under /api/v1.
 ROUTERS: list[APIRouter] = [
@@ -35,6 +37,8 @@ ROUTERS: list[APIRouter] = [
     subscriptions_router,
     taxes_router,
     usage_router,
+    webhook_endpoints_router,
+    webhooks_router,
 ]
 
 

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from billow.core import clock
 from billow.core.errors import ValidationFailed
+from billow.core.wire import dump
 from billow.coupons import applied_service
 from billow.customers import repository
 from billow.customers.countries import normalise_country
@@ -15,12 +16,14 @@ from billow.customers.schemas import (
     MAX_METADATA_KEY_LENGTH,
     MAX_METADATA_VALUE_LENGTH,
     CustomerIn,
+    CustomerOut,
     IntegrationCustomerIn,
     MetadataItemIn,
 )
 from billow.models import Customer, CustomerMetadata, Organization
 from billow.subscriptions import service as subscriptions_service
 from billow.taxes.repository import resolve_codes
+from billow.webhooks import service as webhooks
 
 # Request keys that are not plain Customer columns of the same name (handled one by one).
 _NESTED = {"external_id", "shipping_address", "billing_configuration", "metadata", "tax_codes", "integration_customers"}
@@ -47,6 +50,7 @@ def upsert(session: Session, organization: Organization, data: CustomerIn) -> Cu
     if customer is not None:
         _check_currency_change(session, customer, data.currency)
 
+    created = customer is None
     if customer is None:
         customer = _new_customer(session, organization, data.external_id)
     for key, value in data.changes(exclude=_NESTED).items():
@@ -65,6 +69,8 @@ def upsert(session: Session, organization: Organization, data: CustomerIn) -> Cu
         _replace_metadata(session, customer, data.metadata)
     # Reload the collections so the response lists them in their stored order.
     session.expire(customer, ["metadata_items", "taxes"])
+    webhook_type = "customer.created" if created else "customer.updated"
+    webhooks.emit(session, organization.id, webhook_type, "customer", dump(CustomerOut, customer))
     return customer
 
 

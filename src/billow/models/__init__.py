@@ -11,6 +11,9 @@ from billow.models.coupon import Coupon, coupon_billable_metrics, coupon_plans
 from billow.models.customer import Customer, customer_taxes
 from billow.models.customer_metadata import CustomerMetadata
 from billow.models.event import Event
+from billow.models.event_error_watermark import EventErrorWatermark
+from billow.models.instance_key import InstanceKey
+from billow.models.job import Job
 from billow.models.minimum_commitment import MinimumCommitment, commitment_taxes
 from billow.models.organization import Organization
 from billow.models.plan import Plan, plan_taxes
@@ -19,6 +22,9 @@ from billow.models.subscription import Subscription
 from billow.models.tax import Tax
 from billow.models.usage_aggregate import UsageAggregate, UsageProfile, UsageValueState
 from billow.models.usage_threshold import UsageThreshold
+from billow.models.webhook import Webhook
+from billow.models.webhook_attempt import WebhookAttempt
+from billow.models.webhook_endpoint import WebhookEndpoint
 
 from billow.models import catalog  # noqa: E402,F401  (registers the catalog revision listener)
 
@@ -35,6 +41,9 @@ __all__ = [
     "Customer",
     "CustomerMetadata",
     "Event",
+    "EventErrorWatermark",
+    "InstanceKey",
+    "Job",
     "MinimumCommitment",
     "Organization",
     "Plan",
@@ -45,6 +54,9 @@ __all__ = [
     "UsageProfile",
     "UsageThreshold",
     "UsageValueState",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookEndpoint",
     "add_on_taxes",
     "charge_taxes",
     "commitment_taxes",

@@ -14,7 +14,6 @@ from billow.core.query import list_param
 from billow.core.wire import JsonBody, RootBody, validate
 from billow.models import Subscription
 from billow.organizations.auth import CurrentOrg
-from billow.plans.schemas import plan_json
 from billow.subscriptions import repository, service
 from billow.subscriptions.schemas import (
     STATUSES,
@@ -22,7 +21,6 @@ from billow.subscriptions.schemas import (
     SubscriptionFilters,
     SubscriptionUpdate,
     TerminateParams,
-    subscription_json,
 )
 
 router = APIRouter(prefix="/subscriptions", tags=["subscriptions"])
@@ -31,8 +29,7 @@ _SCALAR_FILTERS = ("external_customer_id", "plan_code", "external_id", "currency
 
 
 def _json(session: Session, subscription: Subscription, *, with_plan: bool = True) -> dict[str, Any]:
-    plan = plan_json(subscription.plan) if with_plan else None
-    return subscription_json(subscription, service.facts(session, subscription), plan=plan)
+    return service.wire(session, subscription, with_plan=with_plan)
 
 
 @router.post("")

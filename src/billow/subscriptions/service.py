@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -18,6 +19,7 @@ from billow.customers.schemas import CustomerIn
 from billow.models import Customer, Organization, Plan, Subscription
 from billow.plans import repository as plans
 from billow.plans import versions
+from billow.plans.schemas import plan_json
 from billow.pricing.periods import ONE_DAY
 from billow.pricing.proration import PlanChange, plan_change
 from billow.pricing.proration import trial_end as trial_end_from
@@ -27,7 +29,9 @@ from billow.subscriptions.schemas import (
     SubscriptionCreate,
     SubscriptionUpdate,
     TerminateParams,
+    subscription_json,
 )
+from billow.webhooks import service as webhooks
 
 # ---- what a subscription is priced on ------------------------------------------------------------
 
@@ -99,6 +103,18 @@ def facts(session: Session, subscription: Subscription, at: datetime | None = No
     )
 
 
+def wire(session: Session, subscription: Subscription, *, with_plan: bool = True) -> dict[str, Any]:
+    """The subscription as the API returns it (with its plan, as single-object answers do)."""
+    plan = plan_json(subscription.plan) if with_plan else None
+    return subscription_json(subscription, facts(session, subscription), plan=plan)
+
+
+def _announce(session: Session, subscription: Subscription, webhook_type: str) -> None:
+    """``subscription.started`` / ``subscription.terminated`` webhooks, in the same transaction."""
+    session.flush()
+    webhooks.emit(session, subscription.organization_id, webhook_type, "subscription", wire(session, subscription))
+
+
 # ---- subscribe / change plan ---------------------------------------------------------------------
 
 
@@ -129,7 +145,9 @@ def create(session: Session, organization: Organization, data: SubscriptionCreat
     if customer is not None:
         _check_currency(session, customer, plan)
     else:
-        customer = customers_service.upsert(session, organization, CustomerIn(external_id=data.external_customer_id))
+        # Created in the plan's currency, so that its customer.created webhook shows it.
+        new_customer = CustomerIn(external_id=data.external_customer_id, currency=plan.amount_currency)
+        customer = customers_service.upsert(session, organization, new_customer)
     customer.currency = plan.amount_currency
 
     if current is None:
@@ -185,6 +203,8 @@ def _subscribe(
     )
     session.add(subscription)
     session.flush()
+    if started:
+        _announce(session, subscription, "subscription.started")
     return subscription
 
 
@@ -218,6 +238,8 @@ def _upgrade(session: Session, current: Subscription, plan: Plan, data: Subscrip
     session.flush()
     current.next_subscription_id = new.id
     _links_changed(session, current, new)
+    _announce(session, current, "subscription.terminated")
+    _announce(session, new, "subscription.started")
     return new
 
 
@@ -279,6 +301,8 @@ def update(
         if starting:
             subscription.status, subscription.started_at = "active", subscription.subscription_at
     session.flush()
+    if starting:
+        _announce(session, subscription, "subscription.started")
     return subscription
 
 
@@ -318,6 +342,7 @@ def terminate_for_customer(session: Session, customer: Customer) -> None:
 def _terminate(session: Session, subscription: Subscription, now: datetime) -> None:
     _cancel_next(session, subscription, now)
     subscription.status, subscription.terminated_at = "terminated", now
+    _announce(session, subscription, "subscription.terminated")
 
 
 def _cancel(session: Session, subscription: Subscription, now: datetime) -> None:

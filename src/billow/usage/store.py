@@ -11,6 +11,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -151,6 +152,7 @@ def exclude_writers(session: Session) -> None:
         session.execute(text(f"LOCK TABLE {names} IN SHARE ROW EXCLUSIVE MODE"))
 
 
+@lru_cache(maxsize=4096)
 def _buckets(timestamp_hour: datetime) -> tuple[tuple[int, datetime], ...]:
     """The (grain, bucket) of every coarser row an hour's partial is added to."""
     return ((Grain.DAY, Grain.DAY.start(timestamp_hour)), (Grain.MONTH, Grain.MONTH.start(timestamp_hour)),

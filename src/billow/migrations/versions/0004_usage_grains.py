@@ -5,7 +5,7 @@ metric's usage profile is forgotten, so the aggregates are rebuilt from the raw 
 source of truth) the next time the metric is ingested or read.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-06
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 import billow.core.types
 
 revision = '0004'
-down_revision = '0002'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""Webhook endpoints and outbound webhooks (outbox rows delivered by jobs, signed like Lago)."""
