@@ -19,7 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, text
+from sqlalchemy import ColumnElement, bindparam, or_, select, text
 from sqlalchemy.orm import Session
 
 from billow.core import clock, jsontext
@@ -71,13 +71,15 @@ def _apply_expressions(events: list[EventIn], profiles: dict[str, Profile], erro
         event.properties = {**event.properties, profile.field_name: value}
 
 
+_EXISTING = select(*EventRow.__table__.c).where(
+    EventRow.organization_id == bindparam("organization_id"), EventRow.transaction_id.in_(bindparam("ids", expanding=True)))
+
+
 def _existing(session: Session, organization_id: uuid.UUID, events: list[EventIn]) -> dict[tuple[str, str], Any]:
     if session.get_bind().dialect.name == "postgresql":
         return _existing_postgresql(session, organization_id, events)
-    ids = {event.transaction_id for event in events}
-    rows = session.execute(
-        select(EventRow).where(EventRow.organization_id == organization_id, EventRow.transaction_id.in_(ids))
-    ).scalars()
+    ids = list({event.transaction_id for event in events})
+    rows = session.execute(_EXISTING, {"organization_id": organization_id, "ids": ids})
     return {(row.transaction_id, row.external_subscription_id): row for row in rows}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from billow.models import Event as EventRow
@@ -65,6 +65,7 @@ def refresh(session: Session, organization_id: uuid.UUID, codes: set[str]) -> di
     return current
 
 
+REVISION = select(Organization.catalog_revision).where(Organization.id == bindparam("organization_id"))
 # (database, organization) -> (catalog revision, profiles known built at that revision)
 _KNOWN: dict[tuple[str, uuid.UUID], tuple[int, dict[str, Profile]]] = {}
 
@@ -76,7 +77,7 @@ def current(session: Session, organization_id: uuid.UUID, codes: set[str]) -> di
     otherwise). Codes without a metric always take the full path, so their forgetting is never
     skipped. Should a rebuild done here be rolled back, usage reads still find the stored
     fingerprint stale and rebuild from the raw events."""
-    revision = session.scalar(select(Organization.catalog_revision).where(Organization.id == organization_id))
+    revision = session.scalar(REVISION, {"organization_id": organization_id})
     key = (str(session.get_bind().engine.url), organization_id)
     known = _KNOWN.get(key)
     if known is not None and known[0] == revision and codes <= known[1].keys():

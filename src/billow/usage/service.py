@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload, lazyload
 
 from billow.core.errors import NotAllowed, NotFound, ValidationFailed
-from billow.models import BillableMetric, Customer, Organization, Subscription, Tax
+from billow.models import BillableMetric, Customer, Subscription, Tax
 from billow.plans import versions
 from billow.pricing.taxes import (
     FeeKind,
@@ -23,7 +23,7 @@ from billow.pricing.taxes import (
     taxes_for_fee,
 )
 from billow.subscriptions import periods
-from billow.usage import charges, profiles
+from billow.usage import charges, profiles, rebuild
 from billow.usage.profiles import Profile
 from billow.usage.reader import MICROSECOND, Window
 
@@ -64,7 +64,6 @@ _CUSTOMER = (select(Customer).options(lazyload("*")).where(
 _SUBSCRIPTION = (select(Subscription).options(joinedload(Subscription.plan).lazyload("*")).where(
     Subscription.organization_id == bindparam("organization_id"), Subscription.customer_id == bindparam("customer_id"),
     Subscription.external_id == bindparam("external_id"), Subscription.status == "active"))
-_REVISION = select(Organization.catalog_revision).where(Organization.id == bindparam("organization_id"))
 
 
 def active_subscription(session: Session, organization_id: uuid.UUID, external_customer_id: str,
@@ -109,7 +108,7 @@ _PRICING: dict[tuple[str, uuid.UUID, uuid.UUID, int], tuple[int, Pricing]] = {}
 
 
 def pricing_for(session: Session, organization_id: uuid.UUID, subscription: Subscription) -> Pricing:
-    revision = session.scalar(_REVISION, {"organization_id": organization_id})
+    revision = session.scalar(rebuild.REVISION, {"organization_id": organization_id})
     key = (str(session.get_bind().engine.url), organization_id, subscription.plan_id, subscription.plan_version)
     known = _PRICING.get(key)
     if known is not None and known[0] == revision:

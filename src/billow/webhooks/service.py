@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from billow.core import clock, jsontext
+from billow.core import jsontext
 from billow.core.errors import NotAllowed, ValidationFailed
 from billow.customers.repository import lock_organization
 from billow.jobs import queue
