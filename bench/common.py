@@ -128,6 +128,27 @@ def migrated_with_org(url: str) -> str:
     return first.rsplit("(", 1)[1].rstrip(").")
 
 
+def cpu_seconds(select: Any) -> float:
+    """CPU time (user + system) so far of the processes whose ``/proc/<pid>/stat`` fields (after
+    the command name) ``select`` accepts."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, fields = stat.read_text().rsplit(")", 1)
+        except OSError:  # a process that ended meanwhile
+            continue
+        fields_list = fields.split()
+        if select(fields_list, name):
+            total += int(fields_list[11]) + int(fields_list[12])
+    return total / ticks
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time so far of every PostgreSQL server process on the machine (the benchmarks' own)."""
+    return cpu_seconds(lambda _fields, name: name.endswith("(postgres"))
+
+
 # ---- the server ----------------------------------------------------------------------------------
 
 
@@ -167,16 +188,7 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) used so far by the server's process group (its workers too)."""
-        ticks = os.sysconf("SC_CLK_TCK")
-        total = 0
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:  # a process that ended meanwhile
-                continue
-            if int(fields[2]) == self.process.pid:  # fields[2] is the process group id
-                total += int(fields[11]) + int(fields[12])
-        return total / ticks
+        return cpu_seconds(lambda fields, _name: int(fields[2]) == self.process.pid)  # fields[2]: process group
 
     def client(self, **kwargs: Any) -> httpx.Client:
         # TCP_NODELAY: httpx writes a POST's headers and body separately; with Nagle's algorithm

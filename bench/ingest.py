@@ -86,6 +86,7 @@ class Phase:
     seconds: float = 0.0
     client_cpu: float = 0.0
     server_cpu: float = 0.0
+    database_cpu: float = 0.0
 
     @property
     def events_per_second(self) -> float:
@@ -99,7 +100,9 @@ class Phase:
                 f"   ({self.requests} requests, {self.acknowledged} events acknowledged in {self.seconds:.2f} s;"
                 f" failures: {fails}; client CPU {self.client_cpu / self.seconds:.0%} of one core;"
                 f" server CPU {self.server_cpu / self.seconds:.0%} of one core,"
-                f" {self.server_cpu / max(self.requests, 1) * 1e6:,.0f} us per request)")
+                f" {self.server_cpu / max(self.requests, 1) * 1e6:,.0f} us per request"
+                + (f"; PostgreSQL CPU {self.database_cpu / self.seconds:.0%} of one core" if self.database_cpu else "")
+                + ")")
 
 
 async def _client(port: int, path: str, bodies: list[bytes], phase: Phase, start: asyncio.Event,
@@ -146,12 +149,13 @@ def run_phase(server: common.Server, phase: Phase, path: str, deadline_seconds: 
                  for bodies in phase.bodies]
         await asyncio.sleep(0.2)  # every connection open before the clock starts
         cpu_before = resource.getrusage(resource.RUSAGE_SELF)
-        server_before = server.cpu_seconds()
+        server_before, database_before = server.cpu_seconds(), common.postgres_cpu_seconds()
         began = time.perf_counter()
         start.set()
         await asyncio.gather(*tasks)
         phase.seconds = time.perf_counter() - began
         phase.server_cpu = server.cpu_seconds() - server_before
+        phase.database_cpu = common.postgres_cpu_seconds() - database_before
         cpu_after = resource.getrusage(resource.RUSAGE_SELF)
         phase.client_cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
 

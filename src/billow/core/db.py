@@ -8,6 +8,8 @@ never block writers.
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Context, Decimal
@@ -97,6 +99,27 @@ class Database:
         write_bind = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"}) if self.sqlite else self.engine
         self._write = sessionmaker(write_bind, expire_on_commit=False)
         self.group_commit = GroupCommit(self)
+        database_file = make_url(self.url).database if self.sqlite else None
+        self._lock_path = f"{database_file}.lock" if database_file and database_file != ":memory:" else None
+
+    @contextmanager
+    def writer_turn(self) -> Iterator[None]:
+        """Wait for this process's turn to write, across processes (SQLite files only).
+
+        Several ``billow serve --workers`` processes on one SQLite file each run a group commit.
+        Left to ``BEGIN IMMEDIATE``, a waiting writer polls the database lock with sleeps of up to
+        100 ms; an exclusive ``flock`` on a file beside the database hands the turn over as soon as
+        the holder is done. A lock file opened per turn also orders threads of one process.
+        """
+        if self._lock_path is None:
+            yield
+            return
+        descriptor = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)  # releases the lock
 
     def session(self, *, write: bool = True) -> Session:
         return (self._write if write else self._read)()

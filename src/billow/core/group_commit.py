@@ -119,7 +119,7 @@ class GroupCommit:
 
     def _commit(self, group: list[_Write[Any]]) -> None:
         try:
-            with self._database.unit_of_work() as session:
+            with self._database.writer_turn(), self._database.unit_of_work() as session:
                 index = 0
                 while index < len(group):
                     write = group[index]

@@ -68,11 +68,31 @@ _STATE_COLUMNS = ("organization_id", "external_subscription_id", "code", "grain"
 _AGGREGATE_KEY = "organization_id, external_subscription_id, code, grain, bucket, dims"
 
 
+# PostgreSQL array types of the columns, for one ``unnest`` statement per table: the rows travel
+# as one array per column and the server runs a single upsert (an executemany is one statement
+# execution per row on the server).
+_ARRAY_TYPES = {"organization_id": "uuid[]", "grain": "smallint[]", "bucket": "timestamptz[]", "events": "bigint[]",
+                "counted": "bigint[]", "latest_at": "timestamptz[]", "latest_seq": "bigint[]",
+                "last_at": "timestamptz[]", "last_seq": "bigint[]", "added": "boolean[]"}
+
+
 def _upsert_sql(dialect: str, table: str, columns: tuple[str, ...], conflict: str, updates: str,
                 where: str = "") -> str:
-    marks = ", ".join(["?" if dialect == "sqlite" else "%s"] * len(columns))
-    return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
+    if dialect == "sqlite":
+        source = f"VALUES ({', '.join(['?'] * len(columns))})"
+    else:
+        source = "SELECT * FROM unnest(" + ", ".join(f"%s::{_ARRAY_TYPES.get(c, 'varchar[]')}" for c in columns) + ")"
+    return (f"INSERT INTO {table} ({', '.join(columns)}) {source} "
             f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}{where}")
+
+
+def _execute(session: Session, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    """Run an upsert of :func:`_upsert_sql` for ``rows`` (one row per key)."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(sql, rows)
+    else:
+        connection.exec_driver_sql(sql, tuple(list(column) for column in zip(*rows, strict=True)))
 
 
 def _aggregate_updates(dialect: str) -> str:
@@ -195,12 +215,11 @@ def add(session: Session, organization_id: uuid.UUID, profiles: dict[str, Profil
             rows[key] = replace(merge(parts, max(p.end for p in parts)), tail=ZERO)
         else:
             rows[key] = merge(parts, Grain(grain).end(bucket))
-    connection = session.connection()
     # A stable order: concurrent writers on PostgreSQL lock rows in the same order (no deadlock).
-    connection.exec_driver_sql(_sql(dialect, "partials"),
-                               [_partial_row(values, key, rows[key]) for key in sorted(rows, key=_order)])
+    _execute(session, _sql(dialect, "partials"),
+             [_partial_row(values, key, rows[key]) for key in sorted(rows, key=_order)])
     if states:
-        connection.exec_driver_sql(_sql(dialect, "states"), [
+        _execute(session, _sql(dialect, "states"), [
             (values.uuid(org), sub, code, int(grain), values.instant(bucket), dims, value,
              values.instant(state.last_key[0]), state.last_key[1], state.added)
             for (org, sub, code, grain, bucket, dims, value), state in sorted(states.items(),
