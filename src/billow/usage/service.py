@@ -58,7 +58,7 @@ def _taxes_by_code(session: Session, organization_id: uuid.UUID, codes: set[str]
 
 
 # Statements of every usage read, built once (building one costs about as much as running it).
-_CUSTOMER = (select(Customer).options(lazyload("*")).where(
+_CUSTOMER = (select(Customer).options(lazyload("*"), joinedload(Customer.organization)).where(
     Customer.organization_id == bindparam("organization_id"), Customer.external_id == bindparam("external_id"),
     Customer.deleted_at.is_(None)))
 _SUBSCRIPTION = (select(Subscription).options(joinedload(Subscription.plan).lazyload("*")).where(
