@@ -144,3 +144,19 @@ def test_event_errors_batch_limit_walks_forward(api: httpx.Client, database: Dat
         with database.unit_of_work() as session:
             reported.append(event_errors.report(session, org.id, 2, later).invalid_code)
     assert reported == [["x-0", "x-1"], ["x-2", "x-3"], ["x-4"]]
+
+
+def test_one_event_errors_run_reads_every_batch_waiting(api: httpx.Client, database: Database, org: Any,
+                                                        receiver: Receiver) -> None:
+    """A run keeps reading batches while there are more: reports keep up with the ingest rate."""
+    add_endpoint(api, receiver.url)
+    for index in range(5):
+        _event(api, f"y-{index}", "unknown")
+    later = clock.now() + timedelta(hours=3)  # a periodic slot no other test runs in
+    settings = settings_for(database, periodic_billing_clock_enabled=False, periodic_webhook_sweeper_enabled=False,
+                            periodic_jobs_cleanup_enabled=False, event_errors_batch=2)
+    run_pending(database, settings, now=later, periodic=True, names=["periodic.event_errors"])
+    reported = [w for w in webhooks_of(database, org.id) if w.webhook_type == "events.errors"]
+    assert len(reported) == 3  # batches of 2, 2 and 1, in one run
+    with database.unit_of_work() as session:
+        assert event_errors.report(session, org.id, 2, later).looked_at == 0

@@ -21,6 +21,7 @@ Events of a live metric are also checked for malformed values, still in ``events
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -46,6 +47,7 @@ class Findings:
     missing_aggregation_property: list[str] = field(default_factory=list)
     invalid_filter_values: list[str] = field(default_factory=list)
     without_subscription: list[Event] = field(default_factory=list)
+    looked_at: int = 0  # events checked
 
     def events_errors(self) -> dict[str, list[str]] | None:
         lists = {"invalid_code": self.invalid_code, "missing_aggregation_property": self.missing_aggregation_property,
@@ -72,7 +74,7 @@ def check(session: Session, organization_id: uuid.UUID, after: int, limit: int,
                                   Event.created_at < settled_before)
               .order_by(Event.id).limit(limit))
     events = list(session.scalars(window))
-    findings = Findings()
+    findings = Findings(looked_at=len(events))
     if not events:
         return findings, after
     last = events[-1].id
@@ -114,10 +116,20 @@ def report(session: Session, organization_id: uuid.UUID, limit: int, now: dateti
     return findings
 
 
+# One run keeps reading batches while an organization has more, for this long at most (the next
+# run goes on from the watermark), so the reports keep up with any ingest rate.
+RUN_SECONDS = 30.0
+
+
 @periodic("event_errors")
 def event_errors(ctx: JobContext) -> None:
     with ctx.database.unit_of_work(write=False) as session:
         organizations = list(session.scalars(select(Organization.id)))
+    deadline = time.monotonic() + RUN_SECONDS
+    limit = ctx.settings.event_errors_batch
     for organization_id in organizations:
-        with ctx.database.unit_of_work() as session:
-            report(session, organization_id, ctx.settings.event_errors_batch, ctx.now)
+        while True:
+            with ctx.database.unit_of_work() as session:
+                looked_at = report(session, organization_id, limit, ctx.now).looked_at
+            if looked_at < limit or time.monotonic() > deadline:
+                break
