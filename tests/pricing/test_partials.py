@@ -245,3 +245,15 @@ def test_grain_buckets() -> None:
     assert Grain.MONTH.end(Grain.MONTH.start(instant)) == next_month(instant) == datetime(2025, 1, 1, tzinfo=UTC)
     assert next_month(datetime(2024, 2, 10, tzinfo=UTC)) == datetime(2024, 3, 1, tzinfo=UTC)
     assert Grain.DAY.end(datetime(2024, 2, 29, tzinfo=UTC)) == datetime(2024, 3, 1, tzinfo=UTC)
+
+
+def test_partials_without_tails_keep_everything_else() -> None:
+    """Metrics other than weighted sums keep no level-seconds; the other fields are the same."""
+    events = [ev(0, "2"), ev(1, "5"), ev(2, "x")]
+    with_tail = partial_of("v", events, T0 + 3 * HOUR)
+    without = partial_of("v", events, T0 + 3 * HOUR, tail=False)
+    assert without.tail == 0 and with_tail.tail > 0
+    assert (without.events, without.counted, without.total, without.maximum, without.latest_value) == (
+        with_tail.events, with_tail.counted, with_tail.total, with_tail.maximum, with_tail.latest_value)
+    merged = merge([without, partial_of("v", [ev(4, "1")], T0 + 5 * HOUR, tail=False)], T0 + 6 * HOUR, tail=False)
+    assert (merged.tail, merged.total, merged.events) == (0, D(8), 4)

@@ -53,7 +53,8 @@ def _stored(row: Any) -> StoredEvent:
 
 
 def _apply_expressions(events: list[EventIn], profiles: dict[str, Profile], errors: dict[int, Errors]) -> None:
-    """Write each metric expression's value into ``properties[field_name]`` (Lago does it at ingestion)."""
+    """Write each metric expression's value into ``properties[field_name]`` (Lago does it at ingestion),
+    replacing the event in ``events`` by a copy (the caller's event stays as received)."""
     parsed: dict[str, Expression] = {}
     for index, event in enumerate(events):
         profile = profiles.get(event.code)
@@ -68,7 +69,7 @@ def _apply_expressions(events: list[EventIn], profiles: dict[str, Profile], erro
         except ExpressionError:
             errors[index] = {"properties": ["invalid_expression"]}
             continue
-        event.properties = {**event.properties, profile.field_name: value}
+        events[index] = replace(event, properties={**event.properties, profile.field_name: value})
 
 
 _EXISTING = select(*EventRow.__table__.c).where(
@@ -163,6 +164,7 @@ def ingest(session: Session, organization_id: uuid.UUID, events: list[EventIn], 
     Raises :class:`ValidationFailed` (keyed by index for a batch) when an event reuses a stored or
     earlier transaction id with different content, or its metric's expression cannot be computed.
     """
+    events = list(events)  # expressions replace events in this list, never the caller's
     errors: dict[int, Errors] = {}
     current = rebuild.current(session, organization_id, {event.code for event in events})
     _apply_expressions(events, current, errors)
@@ -289,9 +291,7 @@ def _chunks(requests: list[IngestRequest]) -> list[list[IngestRequest]]:
 
 
 def _merged(session: Session, chunk: list[IngestRequest]) -> list[list[StoredEvent] | Exception] | None:
-    # Copies: ingest writes expression results into the events' properties, and a fallback must
-    # start from the events as received.
-    events = [replace(event) for request in chunk for event in request.events]
+    events = [event for request in chunk for event in request.events]
     savepoint = session.begin_nested()
     try:
         stored = ingest(session, chunk[0].organization_id, events, batch=True)

@@ -62,16 +62,19 @@ class Partial:
         return self.tail + self.total * seconds_between(self.end, instant)
 
 
-def partial_of(field_name: str | None, events: Iterable[Event], end: datetime, *, present: bool = False) -> Partial:
+def partial_of(field_name: str | None, events: Iterable[Event], end: datetime, *, present: bool = False,
+               tail: bool = True) -> Partial:
     """The partial of ``events`` (all before ``end``), reading values from ``field_name``.
 
     ``present`` (unique count): ``counted`` is the number of events carrying the field at all.
+    ``tail=False`` leaves ``tail`` at zero (only a weighted sum reads it; it costs a time
+    difference per event).
     """
     if present:
         carrying = sum(1 for event in events if event_text(event.properties.get(field_name or "")) is not None)
         return Partial(end, carrying, carrying)
     count = counted = 0
-    total = tail = ZERO
+    total = level_seconds = ZERO
     maximum: Decimal | None = None
     latest: tuple[LatestKey, Decimal] | None = None
     for event in events:
@@ -81,17 +84,19 @@ def partial_of(field_name: str | None, events: Iterable[Event], end: datetime, *
             continue
         counted += 1
         total += value
-        tail += value * seconds_between(event.timestamp, end)
+        if tail:
+            level_seconds += value * seconds_between(event.timestamp, end)
         maximum = value if maximum is None else max(maximum, value)
         if latest is None or event.sort_key > latest[0]:
             latest = (event.sort_key, value)
-    return Partial(end, count, counted, total, maximum, latest and latest[0], latest and latest[1], tail)
+    return Partial(end, count, counted, total, maximum, latest and latest[0], latest and latest[1], level_seconds)
 
 
-def merge(partials: Iterable[Partial], end: datetime) -> Partial:
-    """One partial equal to all of ``partials`` (each ending at or before ``end``)."""
+def merge(partials: Iterable[Partial], end: datetime, *, tail: bool = True) -> Partial:
+    """One partial equal to all of ``partials`` (each ending at or before ``end``); ``tail=False``
+    for partials made without tails (the merged tail stays zero)."""
     events = counted = 0
-    total = tail = ZERO
+    total = level_seconds = ZERO
     maximum: Decimal | None = None
     latest_key: LatestKey | None = None
     latest_value: Decimal | None = None
@@ -99,12 +104,13 @@ def merge(partials: Iterable[Partial], end: datetime) -> Partial:
         events += part.events
         counted += part.counted
         total += part.total
-        tail += part.tail_at(end)
+        if tail:
+            level_seconds += part.tail_at(end)
         if part.maximum is not None and (maximum is None or part.maximum > maximum):
             maximum = part.maximum
         if part.latest_key is not None and (latest_key is None or part.latest_key > latest_key):
             latest_key, latest_value = part.latest_key, part.latest_value
-    return Partial(end, events, counted, total, maximum, latest_key, latest_value, tail)
+    return Partial(end, events, counted, total, maximum, latest_key, latest_value, level_seconds)
 
 
 def finish(

@@ -33,6 +33,11 @@ class Profile:
         return json.dumps([self.aggregation_type, self.field_name, list(self.dim_keys)])
 
     @property
+    def keeps_tail(self) -> bool:
+        """Whether the aggregates keep level-seconds (``tail``): only a weighted sum reads them."""
+        return self.aggregation_type == "weighted_sum_agg"
+
+    @property
     def keeps_values(self) -> bool:
         return self.aggregation_type == "unique_count_agg"
 

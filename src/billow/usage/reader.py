@@ -134,7 +134,7 @@ def aggregate(profile: Profile, spec: AggregationSpec, window: Window, pieces: l
         states.append(list(value_states(profile.field_name or "", inside).values()))
         counted = sum(p.counted for p in partials) + partial_of(profile.field_name, inside, end, present=True).counted
         return unique_count(spec, latest_states(states).values(), counted)
-    partials.append(partial_of(profile.field_name, inside, end))
+    partials.append(partial_of(profile.field_name, inside, end, tail=profile.keeps_tail))
     level = sum((piece.level_before for piece in pieces), Decimal(0))
-    return finish(spec, merge(partials, end), window.start, window.stop, level_before=level,
+    return finish(spec, merge(partials, end, tail=profile.keeps_tail), window.start, window.stop, level_before=level,
                   charges_duration_days=window.charges_duration_days)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -26,7 +26,6 @@ from billow.models import UsageAggregate, UsageValueState
 from billow.pricing.aggregation import Event
 from billow.pricing.partials import (
     HOUR,
-    ZERO,
     Grain,
     Partial,
     ValueState,
@@ -133,16 +132,28 @@ def _sql(dialect: str, name: str) -> str:
 
 
 class _Values:
-    """Python values -> what the driver stores for the project's column types."""
+    """Python values -> what the driver stores for the project's column types (SQLite's texts
+    remembered: one write repeats the same organization and buckets on many rows)."""
 
     def __init__(self, dialect: str):
         self.sqlite = dialect == "sqlite"
+        self._texts: dict[Any, str] = {}
 
     def uuid(self, value: uuid.UUID) -> Any:
-        return sqlite_uuid(value) if self.sqlite else value
+        if not self.sqlite:
+            return value
+        text = self._texts.get(value)
+        if text is None:
+            text = self._texts[value] = sqlite_uuid(value)
+        return text
 
     def instant(self, value: datetime | None) -> Any:
-        return sqlite_datetime(value) if self.sqlite and value is not None else value
+        if not self.sqlite or value is None:
+            return value
+        text = self._texts.get(value)
+        if text is None:
+            text = self._texts[value] = sqlite_datetime(value)
+        return text
 
 
 def _decimal(value: Decimal | None) -> str | None:
@@ -198,7 +209,8 @@ def add(session: Session, organization_id: uuid.UUID, profiles: dict[str, Profil
     states: dict[tuple[Any, ...], ValueState] = {}
     for (sub, code, dims, hour), events in by_hour.items():
         profile = profiles[code]
-        part = partial_of(profile.field_name, events, hour + HOUR, present=profile.keeps_values)
+        part = partial_of(profile.field_name, events, hour + HOUR, present=profile.keeps_values,
+                          tail=profile.keeps_tail)
         rows[(organization_id, sub, code, Grain.HOUR, hour, dims)] = part
         for grain, bucket in _buckets(hour):
             coarser[(organization_id, sub, code, grain, bucket, dims)].append(part)
@@ -210,11 +222,11 @@ def add(session: Session, organization_id: uuid.UUID, profiles: dict[str, Profil
                     if known is None or state.last_key > known.last_key:
                         states[key] = state
     for key, parts in coarser.items():
-        grain, bucket = key[3], key[4]
+        grain, bucket, tail = key[3], key[4], profiles[key[2]].keeps_tail
         if grain == ALL_GRAIN:  # no end to measure level-seconds to: its tail is not kept
-            rows[key] = replace(merge(parts, max(p.end for p in parts)), tail=ZERO)
+            rows[key] = merge(parts, max(p.end for p in parts), tail=False)
         else:
-            rows[key] = merge(parts, Grain(grain).end(bucket))
+            rows[key] = merge(parts, Grain(grain).end(bucket), tail=tail)
     # A stable order: concurrent writers on PostgreSQL lock rows in the same order (no deadlock).
     _execute(session, _sql(dialect, "partials"),
              [_partial_row(values, key, rows[key]) for key in sorted(rows, key=_order)])
