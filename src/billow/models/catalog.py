@@ -40,6 +40,8 @@ def _raise_catalog_revision(session: Session, _context: Any, _instances: Any) ->
         if isinstance(obj, CATALOG) and (obj in session.new or obj in session.deleted or session.is_modified(obj))
         and (organization_id := _organization_of(session, obj)) is not None
     }
+    if changed:  # what this transaction read of the revision is out of date now
+        session.info.pop("catalog_revisions", None)
     for organization_id in sorted(changed):
         session.connection().execute(
             update(Organization).where(Organization.id == organization_id)

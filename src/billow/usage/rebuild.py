@@ -66,6 +66,14 @@ def refresh(session: Session, organization_id: uuid.UUID, codes: set[str]) -> di
 
 
 REVISION = select(Organization.catalog_revision).where(Organization.id == bindparam("organization_id"))
+def catalog_revision(session: Session, organization_id: uuid.UUID) -> int | None:
+    """The organization's catalog revision, read once per transaction."""
+    known: dict[uuid.UUID, int | None] = session.info.setdefault("catalog_revisions", {})
+    if organization_id not in known:
+        known[organization_id] = session.scalar(REVISION, {"organization_id": organization_id})
+    return known[organization_id]
+
+
 # (database, organization) -> (catalog revision, profiles known built at that revision)
 _KNOWN: dict[tuple[str, uuid.UUID], tuple[int, dict[str, Profile]]] = {}
 
@@ -77,7 +85,7 @@ def current(session: Session, organization_id: uuid.UUID, codes: set[str]) -> di
     otherwise). Codes without a metric always take the full path, so their forgetting is never
     skipped. Should a rebuild done here be rolled back, usage reads still find the stored
     fingerprint stale and rebuild from the raw events."""
-    revision = session.scalar(REVISION, {"organization_id": organization_id})
+    revision = catalog_revision(session, organization_id)
     key = (str(session.get_bind().engine.url), organization_id)
     known = _KNOWN.get(key)
     if known is not None and known[0] == revision and codes <= known[1].keys():

@@ -108,7 +108,7 @@ _PRICING: dict[tuple[str, uuid.UUID, uuid.UUID, int], tuple[int, Pricing]] = {}
 
 
 def pricing_for(session: Session, organization_id: uuid.UUID, subscription: Subscription) -> Pricing:
-    revision = session.scalar(rebuild.REVISION, {"organization_id": organization_id})
+    revision = rebuild.catalog_revision(session, organization_id)
     key = (str(session.get_bind().engine.url), organization_id, subscription.plan_id, subscription.plan_version)
     known = _PRICING.get(key)
     if known is not None and known[0] == revision:
