@@ -522,3 +522,13 @@ def test_local_day_counts_match_calendar_days(tz: str, first: date, length: int)
     start, end = start_of_local_day(first, tz), end_of_local_day(last, tz)
     assume(start <= end)  # a skipped date (Samoa 2011-12-30) alone has no instant at all
     assert date_diff_with_timezone(start, end, tz) == days_inclusive(first, last)
+
+
+def test_the_last_second_of_a_period_is_whole() -> None:
+    """23:59:59.000001 local on January 31 is January's, not February's (nor in neither)."""
+    cycle = BillingCycle(Interval.MONTHLY, BillingTime.CALENDAR, date(1990, 1, 1), "Europe/Paris")
+    instant = datetime(2000, 1, 31, 22, 59, 59, 1, tzinfo=UTC)
+    period = cycle.period_containing(instant)
+    assert (period.first_day, period.last_day) == (date(2000, 1, 1), date(2000, 1, 31))
+    assert period.contains(instant) and not cycle.next_period(period).contains(instant)
+    assert cycle.period_containing(instant + timedelta(microseconds=999_999)).first_day == date(2000, 2, 1)
