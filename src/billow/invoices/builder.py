@@ -1,0 +1,145 @@
+"""The fees of one subscription period and the totals of their invoice.
+
+Charge fees come from :func:`billow.usage.service.current_usage` evaluated at the end of the
+charges window: the invoice prices usage with the very functions current usage uses. The
+subscription fee comes from :func:`billow.pricing.proration.subscription_fee`, taxes and totals
+from :func:`billow.pricing.invoice.compute_invoice`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billow.core.money import exponent
+from billow.models import Customer, Fee, Invoice, Subscription, Tax
+from billow.pricing.invoice import InvoiceTotals, compute_invoice
+from billow.pricing.periods import BillingWindow
+from billow.pricing.proration import SubscriptionFee, round_cents
+from billow.pricing.taxes import Fee as PricedFee
+from billow.pricing.taxes import FeeKind, TaxRate, percent_of, taxes_for_fee
+from billow.usage.service import Pricing, charge_fee_taxes, current_usage, pricing_for
+
+
+def subscription_fee_row(invoice: Invoice, subscription: Subscription, window: BillingWindow, fee: SubscriptionFee,
+                         pay_in_advance: bool) -> Fee:
+    plan, currency = subscription.plan, invoice.currency
+    return Fee(
+        organization_id=subscription.organization_id, invoice_id=invoice.id, subscription_id=subscription.id,
+        fee_type="subscription", position=0,
+        item={"type": "subscription", "code": plan.code, "name": plan.name,
+              "invoice_display_name": plan.invoice_display_name or plan.name, "lago_item_id": str(subscription.id),
+              "item_type": "Subscription", "filters": None, "filter_invoice_display_name": None},
+        amount_currency=currency, amount_cents=fee.amount_cents, precise_amount_cents=fee.precise_amount_cents,
+        units=Decimal(1), total_aggregated_units=Decimal(1), events_count=0, pay_in_advance=pay_in_advance,
+        from_datetime=window.from_datetime, to_datetime=window.to_datetime,
+    )
+
+
+def charge_fee_rows(session: Session, invoice: Invoice, subscription: Subscription, at: datetime) -> list[Fee]:
+    """One fee per filter/group bucket of every in-arrears charge, priced by current usage at ``at``.
+
+    Buckets with no units, no amount and no event are not billed (Lago drops them).
+    """
+    usage = current_usage(session, subscription.organization_id, subscription.customer, subscription, at,
+                          apply_taxes=False)
+    rows = []
+    for charge_usage in usage.charges:
+        charge = charge_usage.charge
+        if charge.pay_in_advance or not charge.invoiceable:
+            continue
+        metric = charge_usage.metric
+        for bucket in charge_usage.buckets:
+            if bucket.units == 0 and bucket.amount_cents == 0 and bucket.events_count == 0:
+                continue
+            filtered = bucket.filter_index is not None
+            rows.append(Fee(
+                organization_id=subscription.organization_id, invoice_id=invoice.id, subscription_id=subscription.id,
+                position=len(rows) + 1,
+                charge_id=charge.id, charge_filter_id=charge.filters[bucket.filter_index].id if filtered else None,
+                fee_type="charge",
+                item={"type": "charge", "code": metric.code, "name": metric.name,
+                      "invoice_display_name": metric.name, "lago_item_id": str(metric.id),
+                      "item_type": "BillableMetric",
+                      "filters": charge.filters[bucket.filter_index].values if filtered else None,
+                      "filter_invoice_display_name": None},
+                grouped_by=bucket.group, amount_currency=usage.currency, amount_cents=bucket.amount_cents,
+                precise_amount_cents=bucket.precise_amount * (Decimal(10) ** exponent(usage.currency)),
+                units=bucket.units, total_aggregated_units=bucket.total_aggregated_units,
+                events_count=bucket.events_count, pay_in_advance=False,
+                from_datetime=usage.from_datetime, to_datetime=usage.to_datetime,
+            ))
+    return rows
+
+
+@dataclass(frozen=True)
+class TaxBook:
+    """Which taxes each fee of a subscription bears, and the names of those taxes."""
+
+    pricing: Pricing
+    customer: Customer
+    names: dict[str, Tax]
+
+    def rates(self, fee: Fee) -> tuple[TaxRate, ...]:
+        if fee.fee_type == "charge":
+            charge = next(c for c in self.pricing.snapshot.charges if c.id == fee.charge_id)
+            return charge_fee_taxes(self.pricing, self.customer)(charge)
+        by_code = self.pricing.taxes_by_code
+        plan_rates = tuple(by_code[c] for c in self.pricing.snapshot.tax_codes if c in by_code)
+        customer_rates = tuple(TaxRate(t.code, Decimal(str(t.rate))) for t in self.customer.taxes)
+        return taxes_for_fee(FeeKind.SUBSCRIPTION, plan=plan_rates, customer=customer_rates,
+                             organization=self.pricing.organization_taxes)
+
+
+def tax_book(session: Session, subscription: Subscription, customer: Customer) -> TaxBook:
+    pricing = pricing_for(session, subscription.organization_id, subscription)
+    taxes = session.scalars(select(Tax).where(Tax.organization_id == subscription.organization_id))
+    return TaxBook(pricing, customer, {tax.code: tax for tax in taxes})
+
+
+def _tax_json(tax: Tax | None, code: str, rate: Decimal, amount_cents: int, currency: str) -> dict[str, Any]:
+    return {"lago_tax_id": str(tax.id) if tax else None, "tax_name": tax.name if tax else code, "tax_code": code,
+            "tax_rate": float(rate), "tax_description": tax.description if tax else None,
+            "amount_cents": amount_cents, "amount_currency": currency}
+
+
+def apply_totals(invoice: Invoice, fees: list[Fee], books: dict[uuid.UUID | None, TaxBook], *,
+                 finalize: bool) -> InvoiceTotals:
+    """Every total of ``invoice`` and the tax fields of each fee, by ``compute_invoice``."""
+    rates = [books[fee.subscription_id].rates(fee) for fee in fees]
+    priced = [PricedFee(str(i), FeeKind(fee.fee_type), fee.amount_cents, taxes=rates[i])
+              for i, fee in enumerate(fees)]
+    totals = compute_invoice(priced, currency=invoice.currency, finalize=finalize)
+    names = next(iter(books.values())).names if books else {}
+    for fee, line, fee_rates in zip(fees, totals.fees, rates, strict=True):
+        fee.precise_coupons_amount_cents = line.precise_coupons_amount_cents
+        fee.taxes_rate = line.taxes_rate
+        fee.taxes_precise_amount_cents = line.taxes_precise_amount_cents
+        fee.taxes_amount_cents = line.taxes_amount_cents
+        base = line.sub_total_excluding_taxes_amount_cents
+        fee.applied_taxes = [_tax_json(names.get(r.code), r.code, r.rate, round_cents(percent_of(base, r.rate)),
+                                       invoice.currency) for r in fee_rates]
+    invoice.fees_amount_cents = totals.fees_amount_cents
+    invoice.progressive_billing_credit_amount_cents = totals.progressive_billing_credit_amount_cents
+    invoice.coupons_amount_cents = totals.coupons_amount_cents
+    invoice.sub_total_excluding_taxes_amount_cents = totals.sub_total_excluding_taxes_amount_cents
+    invoice.taxes_amount_cents = totals.taxes_amount_cents
+    invoice.sub_total_including_taxes_amount_cents = totals.sub_total_including_taxes_amount_cents
+    invoice.credit_notes_amount_cents = totals.credit_notes_amount_cents
+    invoice.prepaid_credit_amount_cents = totals.prepaid_credit_amount_cents
+    invoice.total_amount_cents = totals.total_amount_cents
+    invoice.applied_taxes = [
+        {**_tax_json(names.get(t.code), t.code, t.rate, t.amount_cents, invoice.currency),
+         "fees_amount_cents": round_cents(t.base_amount_cents)}
+        for t in totals.applied_taxes
+    ]
+    return totals
+
+
+__all__ = ["TaxBook", "apply_totals", "charge_fee_rows", "subscription_fee_row", "tax_book"]
