@@ -11,7 +11,16 @@ from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from billow.core.errors import NotFound
-from billow.models import Customer, Fee, Invoice, InvoiceSubscription
+from billow.models import Customer, Fee, Invoice, InvoiceSubscription, Organization
+
+
+def lock_numbering(session: Session, organization_id: uuid.UUID) -> None:
+    """Serialise number allocation per organization (a row lock on PostgreSQL; SQLite writers
+    already queue). ``FOR NO KEY UPDATE`` does not wait for the key-share locks that foreign keys
+    of rows being inserted take on the organization, so a billing transaction holding one cannot
+    deadlock with another waiting for it."""
+    session.execute(select(Organization.id).where(Organization.id == organization_id)
+                    .with_for_update(key_share=True))
 
 
 def billed_keys(session: Session, subscription_id: uuid.UUID) -> set[tuple[str, datetime, datetime]]:

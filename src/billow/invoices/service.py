@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 from billow.core import clock
 from billow.core.db import Database
 from billow.core.errors import NotAllowed, NotFound
-from billow.customers.repository import lock_organization
 from billow.invoices import builder, repository
 from billow.invoices.schemas import InvoiceUpdate, invoice_json
 from billow.models import Customer, Invoice, Organization, Subscription
@@ -92,7 +91,7 @@ def document_prefix(organization: Organization) -> str:
 
 def _number(session: Session, invoice: Invoice, at: datetime) -> None:
     """Give the next sequences and the number, under the organization's lock (one at a time)."""
-    lock_organization(session, invoice.organization_id)
+    repository.lock_numbering(session, invoice.organization_id)
     customer_seq, organization_seq = repository.highest_numbers(session, invoice.organization_id,
                                                                  invoice.customer_id)
     organization = invoice.customer.organization
