@@ -150,3 +150,35 @@ def test_anniversary_on_the_31st(api: httpx.Client, at: Clock, database: Databas
     assert period(second)[:2] == ("2024-02-29T00:00:00Z", "2024-03-30T23:59:59Z")
     assert [first["issuing_date"], second["issuing_date"]] == ["2024-02-29", "2024-03-31"]
     assert fee_amounts(first) == fee_amounts(second) == [("subscription", "anniv", 2900)]
+
+
+def test_free_trial_days_are_not_billed(api: httpx.Client, at: Clock, database: Database, org: Org) -> None:
+    plan(api, "trial", 100, trial_period=3)
+    customer(api, "cus")
+    subscribe(api, at, "sub", "cus", "trial", utc(2024, 3, 1))
+    bill(database, org, utc(2024, 4, 1))
+    [invoice] = invoices(api)
+    # lago-semantics 5.2: 1.00 EUR/month, start Mar 1, trial 3 days -> Mar 4-31 = 28 days of 31 -> 90.
+    assert fee_amounts(invoice) == [("subscription", "trial", 90)]
+
+
+def test_yearly_plan_billing_charges_monthly(api: httpx.Client, at: Clock, database: Database, org: Org) -> None:
+    calls = metric(api, "calls", "count_agg")
+    plan(api, "yearly", 12000, interval="yearly", bill_charges_monthly=True,
+         charges=[{"billable_metric_id": calls, "charge_model": "standard", "properties": {"amount": "1"}}])
+    customer(api, "cus")
+    subscribe(api, at, "sub", "cus", "yearly", utc(2024, 1, 1))
+    send(api, "sub", "calls", utc(2024, 1, 10))
+    send(api, "sub", "calls", utc(2024, 12, 10))
+    send(api, "sub", "calls", utc(2024, 12, 11))
+    report = bill(database, org, utc(2025, 1, 1))
+    assert len(report.billed) == 12  # one invoice a month for the charges
+    found = invoices(api)
+    # January: its usage only (1 event); the yearly fee is billed in arrears with December's usage.
+    assert fee_amounts(found[0]) == [("charge", "calls", 100)]
+    assert period(found[0])[2:] == ("2024-01-01T00:00:00Z", "2024-01-31T23:59:59Z")
+    assert [fee_amounts(i) for i in found[1:11]] == [[]] * 10  # February to November: nothing used
+    assert fee_amounts(found[11]) == [("subscription", "yearly", 12000), ("charge", "calls", 200)]
+    assert period(found[11]) == ("2024-01-01T00:00:00Z", "2024-12-31T23:59:59Z",
+                                 "2024-12-01T00:00:00Z", "2024-12-31T23:59:59Z")
+    assert found[11]["total_amount_cents"] == 12200
