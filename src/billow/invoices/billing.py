@@ -1,10 +1,11 @@
 """The billing run: every subscription period that has ended by an instant and is not invoiced yet.
 
-:func:`bill_due` walks the active subscriptions and, for each one, the invoices it owes at ``at``
-(:func:`due_periods`): pay-in-advance plans owe a starting invoice for their first period, and
-every charges window that ended by ``at`` owes a periodic invoice with its usage and, when a plan
-period ends with it, the subscription fee (of the ended period in arrears, of the next one in
-advance). Each invoice is written in its own transaction, so a run stopped half-way leaves every
+:func:`bill_due` walks the active and terminated subscriptions and, for each one, the invoices it
+owes at ``at`` (:func:`due_periods`): pay-in-advance plans owe a starting invoice for their first
+period; every charges window that ended by ``at`` (and before a termination) owes a periodic
+invoice with its usage and, when a plan period ends with it, the subscription fee (of the ended
+period in arrears, of the next one in advance); a terminated subscription owes a final invoice for
+its usage up to the termination and, in arrears, its fee for the days it ran. Each invoice is written in its own transaction, so a run stopped half-way leaves every
 finished period billed once and the rest for the next run. The unique constraint of
 ``invoice_subscriptions`` makes a concurrent or repeated run fail on insert and bill nothing.
 """
@@ -35,6 +36,7 @@ log = logging.getLogger("billow.billing")
 
 STARTING = "subscription_starting"
 PERIODIC = "subscription_periodic"
+TERMINATING = "subscription_terminating"
 
 
 @dataclass(frozen=True)
@@ -74,8 +76,10 @@ def due_periods(session: Session, subscription: Subscription, at: datetime) -> l
             owed.append(Due(STARTING, first, None, local_date(start, timezone)))
         elif trial <= at and trial <= first.to_datetime:  # billed when the trial ends
             owed.append(Due(STARTING, first, None, local_date(trial, timezone)))
-    for period in charges_cycle.periods_between(start, at):
-        if period.to_datetime >= at:
+    end = subscription.terminated_at if subscription.status == "terminated" else None
+    horizon = min(at, end) if end is not None else at
+    for period in charges_cycle.periods_between(start, horizon):
+        if period.to_datetime >= horizon:
             break
         charges = charges_cycle.window(period, started_at=start)
         plan_period = cycle.period_containing(period.to_datetime)
@@ -84,6 +88,16 @@ def due_periods(session: Session, subscription: Subscription, at: datetime) -> l
             billed = cycle.next_period(plan_period) if snapshot.pay_in_advance else plan_period
             fee = cycle.window(billed, started_at=start)
         owed.append(Due(PERIODIC, fee, charges, period.billing_day))
+    if end is not None and end <= at and subscription.on_termination_invoice != "skip":
+        # The final invoice: usage up to the termination instant, and an arrears plan's fee
+        # for the days it ran (a pay-in-advance plan's fee was billed when its period began).
+        last = charges_cycle.period_containing(end)
+        if last.from_datetime < end:
+            charges = charges_cycle.window(last, started_at=start, terminated_at=end)
+            fee = None
+            if not snapshot.pay_in_advance:
+                fee = cycle.window(cycle.period_containing(end), started_at=start, terminated_at=end)
+            owed.append(Due(TERMINATING, fee, charges, local_date(end, timezone)))
     return owed
 
 
@@ -106,8 +120,9 @@ class RunReport:
     finalized: list[uuid.UUID]  # drafts whose grace period ended
 
 
-def _active_subscription_ids(database: Database, at: datetime, organization_id: uuid.UUID | None) -> list[uuid.UUID]:
-    stmt = select(Subscription.id).where(Subscription.status == "active", Subscription.started_at <= at)
+def _billable_subscription_ids(database: Database, at: datetime, organization_id: uuid.UUID | None) -> list[uuid.UUID]:
+    stmt = select(Subscription.id).where(Subscription.status.in_(("active", "terminated")),
+                                         Subscription.started_at <= at)
     if organization_id is not None:
         stmt = stmt.where(Subscription.organization_id == organization_id)
     with database.unit_of_work(write=False) as session:
@@ -123,17 +138,24 @@ def _owed(database: Database, subscription_id: uuid.UUID, at: datetime) -> Itera
         return iter([due for due in due_periods(session, subscription, at) if due.key not in billed])
 
 
-def _fee_input(session: Session, subscription: Subscription, window: BillingWindow) -> SubscriptionFeeInput:
+def _change(session: Session, old: Subscription, new: Subscription) -> PlanChange:
+    before, after = plan_terms(session, old), plan_terms(session, new)
+    return plan_change(before.amount_cents, before.interval, after.amount_cents, after.interval)
+
+
+def _fee_input(session: Session, subscription: Subscription, window: BillingWindow,
+               terminated: bool) -> SubscriptionFeeInput:
     snapshot = pricing_for(session, subscription.organization_id, subscription).snapshot
-    started_by: PlanChange | None = None
-    previous = subscription.previous_subscription
-    if previous is not None:
-        old = plan_terms(session, previous)
-        started_by = plan_change(old.amount_cents, old.interval, snapshot.amount_cents, snapshot.interval)
+    previous, following = subscription.previous_subscription, subscription.next_subscription
+    started_by = _change(session, previous, subscription) if previous is not None else None
+    ended_by = None
+    if terminated and following is not None and following.started_at == subscription.terminated_at:
+        ended_by = _change(session, subscription, following)
     timezone = subscription.customer.applicable_timezone
     return SubscriptionFeeInput(
         plan_amount_cents=snapshot.amount_cents, window=window, pay_in_advance=snapshot.pay_in_advance,
-        billing_time=BillingTime(subscription.billing_time), started_by=started_by,
+        billing_time=BillingTime(subscription.billing_time), terminated=terminated, ended_by=ended_by,
+        started_by=started_by,
         first_invoice=not repository.has_invoice(session, subscription.id),
         already_billed=repository.has_subscription_fee(session, subscription.id),
         started_in_past=local_date(subscription.subscription_at, timezone) < local_date(subscription.created_at,
@@ -148,7 +170,9 @@ def bill_period(session: Session, subscription_id: uuid.UUID, due: Due, at: date
     if subscription is None or due.key in repository.billed_keys(session, subscription_id):
         return None
     snapshot = pricing_for(session, subscription.organization_id, subscription).snapshot
-    fee = subscription_fee(_fee_input(session, subscription, due.fee_window)) if due.fee_window else None
+    fee = None
+    if due.fee_window is not None:
+        fee = subscription_fee(_fee_input(session, subscription, due.fee_window, due.reason == TERMINATING))
     invoice = service.new_invoice(session, subscription.customer, snapshot.amount_currency, due.issuing_date)
     shown = due.fee_window or due.charges_window
     assert shown is not None
@@ -169,7 +193,7 @@ def bill_due(database: Database, at: datetime, organization_id: uuid.UUID | None
     """Bill every period ended by ``at`` and not invoiced yet; finalize drafts whose grace period
     ended (of one organization, or all). Idempotent: a second run at the same instant bills nothing."""
     report = RunReport([], 0, [])
-    for subscription_id in _active_subscription_ids(database, at, organization_id):
+    for subscription_id in _billable_subscription_ids(database, at, organization_id):
         for due in _owed(database, subscription_id, at):
             try:
                 with database.unit_of_work() as session:
@@ -185,4 +209,4 @@ def bill_due(database: Database, at: datetime, organization_id: uuid.UUID | None
     return report
 
 
-__all__ = ["PERIODIC", "STARTING", "Billed", "Due", "RunReport", "bill_due", "due_periods"]
+__all__ = ["PERIODIC", "STARTING", "TERMINATING", "Billed", "Due", "RunReport", "bill_due", "due_periods"]
