@@ -172,9 +172,11 @@ def cmd_bill(args: argparse.Namespace, settings: Settings) -> int:
               f"{billed.total_amount_cents} {billed.currency}")
     for invoice_id in report.finalized:
         print(f"finalized draft {invoice_id}")
+    for subscription_id, error in report.failed:
+        print(f"failed: subscription {subscription_id}: {error}", file=sys.stderr)
     print(f"{len(report.billed)} invoices created, {report.skipped} periods already billed, "
           f"{len(report.finalized)} drafts finalized")
-    return 0
+    return 1 if report.failed else 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -60,16 +60,37 @@ def test_a_run_stopped_half_way_is_finished_by_the_next_one(api: httpx.Client, a
     def crashing(*args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 6:
-            raise RuntimeError("the process died")
+            raise SystemExit("the process is killed")
         return real(*args, **kwargs)
 
     monkeypatch.setattr(billing, "bill_period", crashing)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(SystemExit):
         bill(database, org, END)
     assert len(_billed_periods(api)) == 5  # the five finished periods are committed, the sixth is not
     monkeypatch.setattr(billing, "bill_period", real)
     rerun = bill(database, org, END)
     assert len(rerun.billed) == 7
+    assert _billed_periods(api) == EXPECTED
+
+
+def test_a_failing_subscription_does_not_stop_the_others(api: httpx.Client, at: Clock, database: Database,
+                                                         org: Org, monkeypatch: pytest.MonkeyPatch) -> None:
+    _three_subscriptions(api, at)
+    real = billing.bill_period
+
+    def failing(session: Any, subscription_id: Any, due: Any, instant: Any) -> Any:
+        billed = real(session, subscription_id, due, instant)
+        if billed is not None and billed.subscription_external_id == "sub-b":
+            raise ValueError("cannot price")
+        return billed
+
+    monkeypatch.setattr(billing, "bill_period", failing)
+    report = bill(database, org, END)
+    assert len(report.billed) == 8
+    assert [error for _, error in report.failed] == ["ValueError('cannot price')"]
+    assert [period for period in _billed_periods(api) if period[0] == "sub-b"] == []  # rolled back
+    monkeypatch.setattr(billing, "bill_period", real)
+    assert len(bill(database, org, END).billed) == 4
     assert _billed_periods(api) == EXPECTED
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import select
@@ -118,6 +118,7 @@ class RunReport:
     billed: list[Billed]
     skipped: int  # periods found billed already (by an earlier or a concurrent run)
     finalized: list[uuid.UUID]  # drafts whose grace period ended
+    failed: list[tuple[uuid.UUID, str]] = field(default_factory=list)  # (subscription, error): left for the next run
 
 
 def _billable_subscription_ids(database: Database, at: datetime, organization_id: uuid.UUID | None) -> list[uuid.UUID]:
@@ -189,22 +190,33 @@ def bill_period(session: Session, subscription_id: uuid.UUID, due: Due, at: date
                   invoice.status, invoice.total_amount_cents, invoice.currency)
 
 
+def _bill_subscription(database: Database, subscription_id: uuid.UUID, at: datetime, report: RunReport) -> None:
+    """The periods one subscription owes, oldest first, each in its own transaction."""
+    for due in _owed(database, subscription_id, at):
+        try:
+            with database.unit_of_work() as session:
+                billed = bill_period(session, subscription_id, due, at)
+        except IntegrityError:  # billed by a concurrent run since we looked
+            billed = None
+        if billed is None:
+            report.skipped += 1
+            log.info("subscription %s period %s already billed", subscription_id, due.key)
+        else:
+            report.billed.append(billed)
+
+
 def bill_due(database: Database, at: datetime, organization_id: uuid.UUID | None = None) -> RunReport:
     """Bill every period ended by ``at`` and not invoiced yet; finalize drafts whose grace period
-    ended (of one organization, or all). Idempotent: a second run at the same instant bills nothing."""
+    ended (of one organization, or all). Idempotent: a second run at the same instant bills nothing.
+    A subscription whose billing fails is logged, reported and left for the next run; the others
+    are billed."""
     report = RunReport([], 0, [])
     for subscription_id in _billable_subscription_ids(database, at, organization_id):
-        for due in _owed(database, subscription_id, at):
-            try:
-                with database.unit_of_work() as session:
-                    billed = bill_period(session, subscription_id, due, at)
-            except IntegrityError:
-                billed = None
-            if billed is None:
-                report.skipped += 1
-                log.info("subscription %s period %s already billed", subscription_id, due.key)
-            else:
-                report.billed.append(billed)
+        try:
+            _bill_subscription(database, subscription_id, at, report)
+        except Exception as error:  # one subscription's failure must not stop the others'
+            log.exception("billing subscription %s failed", subscription_id)
+            report.failed.append((subscription_id, repr(error)))
     report.finalized = service.finalize_due_drafts(database, at, organization_id)
     return report
 

@@ -21,6 +21,8 @@ def billing_clock(ctx: JobContext) -> None:
     if report.billed or report.finalized:
         log.info("billing clock at %s: %s invoices, %s drafts finalized", ctx.now.isoformat(),
                  len(report.billed), len(report.finalized))
+    if report.failed:  # the job fails (and is retried); what was billed stays billed
+        raise RuntimeError(f"billing failed for {len(report.failed)} subscriptions: {report.failed[:3]}")
 
 
 @periodic("jobs_cleanup")
