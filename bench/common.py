@@ -108,7 +108,7 @@ def sqlite_file(name: str = "billow.db") -> Iterator[str]:
     try:
         yield f"sqlite:///{path}"
     finally:
-        for suffix in ("", "-wal", "-shm"):
+        for suffix in ("", "-wal", "-shm", ".lock"):
             Path(str(path) + suffix).unlink(missing_ok=True)
         Path(directory).rmdir()
 

@@ -26,10 +26,10 @@ from billow.core.db import Database
 from billow.invoices import builder, repository, service
 from billow.models import InvoiceSubscription, Subscription
 from billow.pricing.periods import BillingTime, BillingWindow, local_date
-from billow.pricing.proration import PlanChange, SubscriptionFeeInput, plan_change, subscription_fee
+from billow.pricing.proration import PlanChange, SubscriptionFeeInput, plan_change, subscription_fee, trial_end
 from billow.subscriptions import periods
+from billow.subscriptions import repository as subscriptions_repository
 from billow.subscriptions.service import pricing as plan_terms
-from billow.subscriptions.service import trial_end
 from billow.usage.service import pricing_for
 
 log = logging.getLogger("billow.billing")
@@ -71,7 +71,7 @@ def due_periods(session: Session, subscription: Subscription, at: datetime) -> l
     owed: list[Due] = []
     if snapshot.pay_in_advance:
         first = cycle.first_window(start)
-        trial = trial_end(session, subscription)
+        trial = _trial_end(session, subscription)
         if trial is None:
             owed.append(Due(STARTING, first, None, local_date(start, timezone)))
         elif trial <= at and trial <= first.to_datetime:  # billed when the trial ends
@@ -132,11 +132,19 @@ def _billable_subscription_ids(database: Database, at: datetime, organization_id
 
 def _owed(database: Database, subscription_id: uuid.UUID, at: datetime) -> Iterator[Due]:
     with database.unit_of_work(write=False) as session:
-        subscription = session.get(Subscription, subscription_id)
+        subscription = repository.subscription(session, subscription_id)
         if subscription is None:
             return iter(())
         billed = repository.billed_keys(session, subscription_id)
         return iter([due for due in due_periods(session, subscription, at) if due.key not in billed])
+
+
+def _trial_end(session: Session, subscription: Subscription) -> datetime | None:
+    """When the free trial of the subscription's plan version ends (None without one)."""
+    trial = pricing_for(session, subscription.organization_id, subscription).snapshot.trial_period
+    if not trial:
+        return None
+    return trial_end(subscriptions_repository.initial_started_at(session, subscription), trial)
 
 
 def _change(session: Session, old: Subscription, new: Subscription) -> PlanChange:
@@ -161,13 +169,13 @@ def _fee_input(session: Session, subscription: Subscription, window: BillingWind
         already_billed=repository.has_subscription_fee(session, subscription.id),
         started_in_past=local_date(subscription.subscription_at, timezone) < local_date(subscription.created_at,
                                                                                          timezone),
-        trial_end=trial_end(session, subscription),
+        trial_end=_trial_end(session, subscription),
     )
 
 
 def bill_period(session: Session, subscription_id: uuid.UUID, due: Due, at: datetime) -> Billed | None:
     """Write the invoice of one owed period (``None`` if it is billed already). Never commits."""
-    subscription = session.get(Subscription, subscription_id)
+    subscription = repository.subscription(session, subscription_id)
     if subscription is None or due.key in repository.billed_keys(session, subscription_id):
         return None
     snapshot = pricing_for(session, subscription.organization_id, subscription).snapshot

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Select, exists, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from billow.core.errors import NotFound
-from billow.models import Customer, Fee, Invoice, InvoiceSubscription, Organization
+from billow.models import Customer, Fee, Invoice, InvoiceSubscription, Organization, Subscription
 
 
 def lock_numbering(session: Session, organization_id: uuid.UUID) -> None:
@@ -21,6 +21,13 @@ def lock_numbering(session: Session, organization_id: uuid.UUID) -> None:
     deadlock with another waiting for it."""
     session.execute(select(Organization.id).where(Organization.id == organization_id)
                     .with_for_update(key_share=True))
+
+
+def subscription(session: Session, subscription_id: uuid.UUID) -> Subscription | None:
+    """A subscription with its plan and customer rows only (the plan's pricing comes from its
+    version snapshot: nothing of the catalog is loaded through the plan)."""
+    return session.scalar(select(Subscription).where(Subscription.id == subscription_id).options(
+        joinedload(Subscription.plan).lazyload("*"), joinedload(Subscription.customer).lazyload("*")))
 
 
 def billed_keys(session: Session, subscription_id: uuid.UUID) -> set[tuple[str, datetime, datetime]]:

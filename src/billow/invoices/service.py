@@ -24,6 +24,7 @@ from billow.invoices import builder, repository
 from billow.invoices.schemas import InvoiceUpdate, invoice_json
 from billow.models import Customer, Invoice, Organization, Subscription
 from billow.pricing.periods import local_date, start_of_local_day
+from billow.webhooks import repository as webhook_endpoints
 from billow.webhooks import service as webhooks
 
 log = logging.getLogger("billow.billing")
@@ -71,7 +72,7 @@ def recompute(session: Session, invoice: Invoice, *, finalize: bool) -> None:
     kept = [fee for fee in fees if fee.fee_type != "charge"]
     books = {}
     for link in repository.links(session, invoice.id):
-        subscription = session.get(Subscription, link.subscription_id)
+        subscription = repository.subscription(session, link.subscription_id)
         assert subscription is not None
         books[subscription.id] = builder.tax_book(session, subscription, subscription.customer)
         if link.charges_from_datetime != link.charges_to_datetime:  # a starting invoice bills no usage
@@ -114,7 +115,10 @@ def _finalize(session: Session, invoice: Invoice, at: datetime) -> None:
 
 
 def _announce(session: Session, invoice: Invoice, webhook_type: str) -> None:
-    webhooks.emit(session, invoice.organization_id, webhook_type, "invoice", invoice_json(session, invoice))
+    """The webhook, with the invoice serialized only if an endpoint of the organization takes it."""
+    if any(endpoint.event_types is None or webhook_type in endpoint.event_types
+           for endpoint in webhook_endpoints.endpoints_for(session, invoice.organization_id)):
+        webhooks.emit(session, invoice.organization_id, webhook_type, "invoice", invoice_json(session, invoice))
 
 
 def _draft(session: Session, organization: Organization, lago_id: str) -> Invoice:
