@@ -16,7 +16,7 @@ from billow.core.db import Database
 from billow.invoices import billing
 from billow.models import InvoiceSubscription
 from tests.conftest import Org
-from tests.scenarios.conftest import Clock, bill, customer, invoices, plan, subscribe, utc
+from tests.scenarios.conftest import Clock, bill, customer, invoices, ok, plan, subscribe, utc
 
 # Three subscriptions on a 10.00 EUR monthly arrears plan from Jan 1st 2024, billed on May 1st:
 # January to April, 4 whole months each -> 12 invoices of 1000.
@@ -164,3 +164,16 @@ def test_billow_bill_at_prints_what_it_did(api: httpx.Client, at: Clock, databas
     assert cli.main(["bill", "--at", "2024-03-01T00:00:00Z", "--org", str(org.id)]) == 0
     assert capsys.readouterr().out.splitlines() == ["0 invoices created, 0 periods already billed, 0 drafts finalized"]
     assert cli.main(["bill", "--at", "2024-03-01T00:00:00"]) == 2  # an instant needs its offset
+
+
+def test_numbers_per_organization_with_the_organization_prefix(api: httpx.Client, at: Clock, database: Database,
+                                                               org: Org) -> None:
+    ok(api.put("organizations", json={"organization": {"document_numbering": "per_organization",
+                                                       "document_number_prefix": "ACME"}}))
+    _three_subscriptions(api, at)
+    bill(database, org, utc(2024, 3, 1))  # January and February of three customers
+    numbers = [i["number"] for i in invoices(api, per_page=100)]
+    # Finalized on March 1st (UTC organization): the month is 202403 and the counter runs over the
+    # whole organization, in billing order (subscriptions by start, then period).
+    assert sorted(numbers) == [f"ACME-202403-{n:03d}" for n in range(1, 7)]
+    assert sorted(i["sequential_id"] for i in invoices(api, per_page=100)) == [1, 1, 1, 2, 2, 2]
