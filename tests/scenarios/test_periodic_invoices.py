@@ -182,3 +182,32 @@ def test_yearly_plan_billing_charges_monthly(api: httpx.Client, at: Clock, datab
     assert period(found[11]) == ("2024-01-01T00:00:00Z", "2024-12-31T23:59:59Z",
                                  "2024-12-01T00:00:00Z", "2024-12-31T23:59:59Z")
     assert found[11]["total_amount_cents"] == 12200
+
+
+def test_charge_minimum_amount_true_up(api: httpx.Client, at: Clock, database: Database, org: Org) -> None:
+    calls = metric(api, "calls", "sum_agg", "n")
+    idle = metric(api, "idle", "count_agg")
+    plan(api, "min", 0, charges=[
+        {"billable_metric_id": calls, "charge_model": "standard", "properties": {"amount": "1"},
+         "min_amount_cents": 5000},
+        {"billable_metric_id": idle, "charge_model": "standard", "properties": {"amount": "1"},
+         "min_amount_cents": 1000}])
+    customer(api, "cus")
+    subscribe(api, at, "sub", "cus", "min", utc(2024, 3, 15))
+    send(api, "sub", "calls", utc(2024, 3, 20), n=10)
+    bill(database, org, utc(2024, 4, 1))
+    send(api, "sub", "calls", utc(2024, 4, 2), n=30)
+    bill(database, org, utc(2024, 5, 1))
+    march, april = invoices(api)
+    # March, from the 15th: 17 of 31 days. calls: 5000 x 17 / 31 = 2741.94 -> 2742 minimum, 1000
+    # used -> true-up 1742. idle: 1000 x 17 / 31 = 548.39 -> 548, nothing used: a 0 fee and 548.
+    assert fee_amounts(march) == [("subscription", "min", 0), ("charge", "calls", 1000), ("charge", "calls", 1742),
+                                  ("charge", "idle", 0), ("charge", "idle", 548)]
+    true_up = march["fees"][2]
+    assert true_up["lago_true_up_parent_fee_id"] == march["fees"][1]["lago_id"]
+    assert march["fees"][1]["lago_true_up_fee_id"] == true_up["lago_id"]
+    assert (true_up["units"], true_up["events_count"]) == ("1", 0)
+    assert march["total_amount_cents"] == 1000 + 1742 + 548
+    # April, whole month (lago-semantics 2.10): one event at 30.00 -> 3000 + true-up 2000; idle 0 + 1000.
+    assert fee_amounts(april) == [("subscription", "min", 0), ("charge", "calls", 3000), ("charge", "calls", 2000),
+                                  ("charge", "idle", 0), ("charge", "idle", 1000)]

@@ -36,3 +36,7 @@ def list_query(organization_id: uuid.UUID, filters: FeeFilters) -> Select[tuple[
 
 def get(organization_id: uuid.UUID, lago_id: uuid.UUID) -> Select[tuple[Fee]]:
     return list_query(organization_id, FeeFilters()).where(Fee.id == lago_id)
+
+
+def true_up_of(fee_id: uuid.UUID) -> Select[tuple[uuid.UUID]]:
+    return select(Fee.id).where(Fee.true_up_parent_fee_id == fee_id)

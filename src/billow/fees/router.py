@@ -31,7 +31,7 @@ class FeeFilterParams(BaseModel):
 def _json(session: Session, fee: Fee) -> dict[str, Any]:
     invoice = session.get_one(Invoice, fee.invoice_id)
     subscription = session.get(Subscription, fee.subscription_id) if fee.subscription_id else None
-    return fee_json(fee, invoice, invoice.customer, subscription)
+    return fee_json(fee, invoice, invoice.customer, subscription, session.scalar(repository.true_up_of(fee.id)))
 
 
 @router.get("")

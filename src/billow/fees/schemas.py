@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +19,8 @@ def _major(cents: Decimal, currency: str) -> str:
     return str(ARITHMETIC.divide(cents, Decimal(10) ** exponent(currency)).normalize() + 0)
 
 
-def fee_json(fee: Fee, invoice: Invoice, customer: Customer, subscription: Subscription | None) -> dict[str, Any]:
+def fee_json(fee: Fee, invoice: Invoice, customer: Customer, subscription: Subscription | None,
+             true_up_fee_id: uuid.UUID | None = None) -> dict[str, Any]:
     currency = fee.amount_currency
     sub_total_precise = fee.precise_amount_cents - fee.precise_coupons_amount_cents
     unit = ARITHMETIC.divide(fee.precise_amount_cents, fee.units) if fee.units else Decimal(0)
@@ -28,8 +30,8 @@ def fee_json(fee: Fee, invoice: Invoice, customer: Customer, subscription: Subsc
         "lago_charge_filter_id": str(fee.charge_filter_id) if fee.charge_filter_id else None,
         "lago_fixed_charge_id": None,
         "lago_invoice_id": str(invoice.id),
-        "lago_true_up_fee_id": None,
-        "lago_true_up_parent_fee_id": None,
+        "lago_true_up_fee_id": str(true_up_fee_id) if true_up_fee_id else None,
+        "lago_true_up_parent_fee_id": str(fee.true_up_parent_fee_id) if fee.true_up_parent_fee_id else None,
         "lago_subscription_id": str(subscription.id) if subscription else None,
         "lago_customer_id": str(customer.id),
         "external_customer_id": customer.external_id,

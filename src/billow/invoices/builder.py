@@ -21,10 +21,12 @@ from billow.core.money import exponent
 from billow.models import Customer, Fee, Invoice, Subscription, Tax
 from billow.pricing.invoice import InvoiceTotals, compute_invoice
 from billow.pricing.periods import BillingWindow
-from billow.pricing.proration import SubscriptionFee, round_cents
+from billow.pricing.periods import date_diff_with_timezone
+from billow.pricing.proration import SubscriptionFee, prorate, round_cents
 from billow.pricing.taxes import Fee as PricedFee
 from billow.pricing.taxes import FeeKind, TaxRate, percent_of, taxes_for_fee
-from billow.usage.service import Pricing, charge_fee_taxes, current_usage, pricing_for
+from billow.usage.charges import BucketUsage, ChargeUsage
+from billow.usage.service import Pricing, charge_fee_taxes, current_usage, pricing_for, window_for
 
 
 def subscription_fee_row(invoice: Invoice, subscription: Subscription, window: BillingWindow, fee: SubscriptionFee,
@@ -43,39 +45,62 @@ def subscription_fee_row(invoice: Invoice, subscription: Subscription, window: B
 
 
 def charge_fee_rows(session: Session, invoice: Invoice, subscription: Subscription, at: datetime) -> list[Fee]:
-    """One fee per filter/group bucket of every in-arrears charge, priced by current usage at ``at``.
+    """One fee per filter/group bucket of every in-arrears charge, priced by current usage at ``at``,
+    then the charge's min-amount true-up.
 
-    Buckets with no units, no amount and no event are not billed (Lago drops them).
+    Buckets with no units, no amount and no event are not billed (Lago drops them), except the
+    first one of a charge whose true-up needs a parent fee.
     """
-    usage = current_usage(session, subscription.organization_id, subscription.customer, subscription, at,
-                          apply_taxes=False)
-    rows = []
+    customer = subscription.customer
+    usage = current_usage(session, subscription.organization_id, customer, subscription, at, apply_taxes=False)
+    window, _billing = window_for(subscription, customer, at)
+    window_days = date_diff_with_timezone(usage.from_datetime, usage.to_datetime, window.timezone)
+    scale = Decimal(10) ** exponent(usage.currency)
+    rows: list[Fee] = []
     for charge_usage in usage.charges:
         charge = charge_usage.charge
         if charge.pay_in_advance or not charge.invoiceable:
             continue
-        metric = charge_usage.metric
-        for bucket in charge_usage.buckets:
-            if bucket.units == 0 and bucket.amount_cents == 0 and bucket.events_count == 0:
-                continue
-            filtered = bucket.filter_index is not None
-            rows.append(Fee(
+        minimum = prorate(charge.min_amount_cents, window_days, window.charges_duration_days)
+        true_up = max(0, round_cents(minimum) - charge_usage.amount_cents)
+        kept = [bucket for bucket in charge_usage.buckets if bucket.units or bucket.amount_cents or bucket.events_count]
+        if true_up and not kept:
+            kept = charge_usage.buckets[:1]
+        fees = [_bucket_fee(invoice, subscription, charge_usage, bucket, usage.currency, scale, usage.from_datetime,
+                            usage.to_datetime) for bucket in kept]
+        if true_up and fees:
+            parent = fees[0]
+            parent.id = uuid.uuid4()
+            precise = minimum - sum((fee.precise_amount_cents for fee in fees), Decimal(0))
+            fees.append(Fee(
                 organization_id=subscription.organization_id, invoice_id=invoice.id, subscription_id=subscription.id,
-                position=len(rows) + 1,
-                charge_id=charge.id, charge_filter_id=charge.filters[bucket.filter_index].id if filtered else None,
-                fee_type="charge",
-                item={"type": "charge", "code": metric.code, "name": metric.name,
-                      "invoice_display_name": metric.name, "lago_item_id": str(metric.id),
-                      "item_type": "BillableMetric",
-                      "filters": charge.filters[bucket.filter_index].values if filtered else None,
-                      "filter_invoice_display_name": None},
-                grouped_by=bucket.group, amount_currency=usage.currency, amount_cents=bucket.amount_cents,
-                precise_amount_cents=bucket.precise_amount * (Decimal(10) ** exponent(usage.currency)),
-                units=bucket.units, total_aggregated_units=bucket.total_aggregated_units,
-                events_count=bucket.events_count, pay_in_advance=False,
-                from_datetime=usage.from_datetime, to_datetime=usage.to_datetime,
-            ))
+                charge_id=charge.id, fee_type="charge", item={**parent.item, "filters": None},
+                true_up_parent_fee_id=parent.id, amount_currency=usage.currency, amount_cents=true_up,
+                precise_amount_cents=max(precise, Decimal(0)), units=Decimal(1), total_aggregated_units=Decimal(1),
+                events_count=0, from_datetime=usage.from_datetime, to_datetime=usage.to_datetime))
+        for fee in fees:
+            fee.position = len(rows) + 1
+            rows.append(fee)
     return rows
+
+
+def _bucket_fee(invoice: Invoice, subscription: Subscription, charge_usage: ChargeUsage, bucket: BucketUsage,
+                currency: str, scale: Decimal, start: datetime, stop: datetime) -> Fee:
+    charge, metric = charge_usage.charge, charge_usage.metric
+    filtered = bucket.filter_index is not None
+    return Fee(
+        organization_id=subscription.organization_id, invoice_id=invoice.id, subscription_id=subscription.id,
+        charge_id=charge.id, charge_filter_id=charge.filters[bucket.filter_index].id if filtered else None,
+        fee_type="charge",
+        item={"type": "charge", "code": metric.code, "name": metric.name, "invoice_display_name": metric.name,
+              "lago_item_id": str(metric.id), "item_type": "BillableMetric",
+              "filters": charge.filters[bucket.filter_index].values if filtered else None,
+              "filter_invoice_display_name": None},
+        grouped_by=bucket.group, amount_currency=currency, amount_cents=bucket.amount_cents,
+        precise_amount_cents=bucket.precise_amount * scale, units=bucket.units,
+        total_aggregated_units=bucket.total_aggregated_units, events_count=bucket.events_count,
+        pay_in_advance=False, from_datetime=start, to_datetime=stop,
+    )
 
 
 @dataclass(frozen=True)

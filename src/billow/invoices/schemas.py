@@ -59,6 +59,13 @@ def _billing_period(link: InvoiceSubscription, subscription: Subscription) -> di
     }
 
 
+def _fees(session: Session, invoice: Invoice, subscriptions_by_id: dict[Any, Subscription]) -> list[dict[str, Any]]:
+    fees = repository.fees_of(session, invoice.id)
+    true_ups = {fee.true_up_parent_fee_id: fee.id for fee in fees if fee.true_up_parent_fee_id}
+    return [fee_json(fee, invoice, invoice.customer, subscriptions_by_id.get(fee.subscription_id), true_ups.get(fee.id))
+            for fee in fees]
+
+
 def invoice_json(session: Session, invoice: Invoice, *, full: bool = True) -> dict[str, Any]:
     """The invoice as Lago serializes it; ``full`` adds customer, periods, subscriptions and fees."""
     customer = invoice.customer
@@ -115,8 +122,7 @@ def invoice_json(session: Session, invoice: Invoice, *, full: bool = True) -> di
         customer=dump(CustomerOut, customer),
         billing_periods=[_billing_period(link, subscriptions_by_id[link.subscription_id]) for link in links],
         subscriptions=[subscriptions.wire(session, s, with_plan=False) for s in subscriptions_by_id.values()],
-        fees=[fee_json(fee, invoice, customer, subscriptions_by_id.get(fee.subscription_id))
-              for fee in repository.fees_of(session, invoice.id)],
+        fees=_fees(session, invoice, subscriptions_by_id),
         credits=[],
     )
     return body

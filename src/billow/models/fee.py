@@ -27,6 +27,8 @@ class Fee(IdMixin, OrgScopedMixin, TimestampMixin, Base):
     subscription_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("subscriptions.id"), index=True)
     charge_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     charge_filter_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # A charge's min-amount true-up points at the charge's first fee of the invoice.
+    true_up_parent_fee_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     fee_type: Mapped[str] = mapped_column(String(16), nullable=False)
     position: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     item: Mapped[dict[str, Any]] = mapped_column(JSONType(), nullable=False, default=dict)

@@ -2,7 +2,7 @@
 
 Revision ID: 0005
 Revises: 0004
-Create Date: 2026-12-06 19:00:05.064245
+Create Date: 2026-12-06
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from alembic import op
 
 import billow.core.types
-
 
 revision = '0005'
 down_revision = '0004'
@@ -67,6 +66,7 @@ def upgrade() -> None:
     sa.Column('subscription_id', sa.Uuid(), nullable=True),
     sa.Column('charge_id', sa.Uuid(), nullable=True),
     sa.Column('charge_filter_id', sa.Uuid(), nullable=True),
+    sa.Column('true_up_parent_fee_id', sa.Uuid(), nullable=True),
     sa.Column('fee_type', sa.String(length=16), nullable=False),
     sa.Column('position', sa.Integer(), nullable=False),
     sa.Column('item', billow.core.types.JSONType(), nullable=False),
