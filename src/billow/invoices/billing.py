@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -122,8 +122,12 @@ class RunReport:
 
 
 def _billable_subscription_ids(database: Database, at: datetime, organization_id: uuid.UUID | None) -> list[uuid.UUID]:
-    stmt = select(Subscription.id).where(Subscription.status.in_(("active", "terminated")),
-                                         Subscription.started_at <= at)
+    # Terminated subscriptions stop being looked at once their final invoice exists.
+    finished = exists().where(InvoiceSubscription.subscription_id == Subscription.id,
+                              InvoiceSubscription.invoicing_reason == TERMINATING)
+    stmt = select(Subscription.id).where(
+        Subscription.started_at <= at,
+        or_(Subscription.status == "active", and_(Subscription.status == "terminated", ~finished)))
     if organization_id is not None:
         stmt = stmt.where(Subscription.organization_id == organization_id)
     with database.unit_of_work(write=False) as session:
