@@ -86,7 +86,8 @@ def due_periods(session: Session, subscription: Subscription, at: datetime) -> l
         fee = None
         if plan_period.to_datetime == period.to_datetime:  # a plan period ends with this charges window
             billed = cycle.next_period(plan_period) if snapshot.pay_in_advance else plan_period
-            fee = cycle.window(billed, started_at=start)
+            if end is None or end > billed.from_datetime:  # not for a period it does not reach
+                fee = cycle.window(billed, started_at=start)
         owed.append(Due(PERIODIC, fee, charges, period.billing_day))
     if end is not None and end <= at and subscription.on_termination_invoice != "skip":
         # The final invoice: usage up to the termination instant, and an arrears plan's fee
