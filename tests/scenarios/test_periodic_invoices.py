@@ -211,3 +211,42 @@ def test_charge_minimum_amount_true_up(api: httpx.Client, at: Clock, database: D
     # April, whole month (lago-semantics 2.10): one event at 30.00 -> 3000 + true-up 2000; idle 0 + 1000.
     assert fee_amounts(april) == [("subscription", "min", 0), ("charge", "calls", 3000), ("charge", "calls", 2000),
                                   ("charge", "idle", 0), ("charge", "idle", 1000)]
+
+
+def test_minimum_commitment_true_up(api: httpx.Client, at: Clock, database: Database, org: Org) -> None:
+    calls = metric(api, "calls", "count_agg")
+    plan(api, "committed", 1000, minimum_commitment={"amount_cents": 5000},
+         charges=[{"billable_metric_id": calls, "charge_model": "standard", "properties": {"amount": "1"}}])
+    customer(api, "cus")
+    subscribe(api, at, "sub", "cus", "committed", utc(2024, 3, 15))
+    for day in (16, 17, 18):
+        send(api, "sub", "calls", utc(2024, 3, day))
+    for day in range(1, 31):
+        send(api, "sub", "calls", utc(2024, 4, day, 12))
+    bill(database, org, utc(2024, 4, 1))
+    bill(database, org, utc(2024, 5, 1))
+    march, april = invoices(api)
+    # March, from the 15th: 17 of 31 days. Fee 1000 x 17/31 = 548.39 -> 548; usage 3 x 1.00 = 300.
+    # Commitment 5000 x 17/31 = 2741.94 -> 2742; true-up 2742 - (548 + 300) = 1894.
+    assert fee_amounts(march) == [("subscription", "committed", 548), ("charge", "calls", 300),
+                                  ("commitment", "minimum_commitment", 1894)]
+    assert march["total_amount_cents"] == 2742
+    # April: 1000 + 30 events = 4000 < 5000 -> true-up 1000.
+    assert fee_amounts(april) == [("subscription", "committed", 1000), ("charge", "calls", 3000),
+                                  ("commitment", "minimum_commitment", 1000)]
+
+
+def test_minimum_commitment_of_a_pay_in_advance_plan_is_settled_on_the_next_invoice(
+        api: httpx.Client, at: Clock, database: Database, org: Org) -> None:
+    calls = metric(api, "calls", "count_agg")
+    plan(api, "committed", 1000, pay_in_advance=True, minimum_commitment={"amount_cents": 5000},
+         charges=[{"billable_metric_id": calls, "charge_model": "standard", "properties": {"amount": "1"}}])
+    customer(api, "cus")
+    subscribe(api, at, "sub", "cus", "committed", utc(2024, 3, 1))
+    send(api, "sub", "calls", utc(2024, 3, 5))
+    bill(database, org, utc(2024, 4, 1))
+    starting, april = invoices(api)
+    assert fee_amounts(starting) == [("subscription", "committed", 1000)]
+    # April 1st: April's fee in advance; March settled: 5000 - (1000 March fee + 100 usage) = 3900.
+    assert fee_amounts(april) == [("subscription", "committed", 1000), ("charge", "calls", 100),
+                                  ("commitment", "minimum_commitment", 3900)]

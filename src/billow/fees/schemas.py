@@ -11,9 +11,6 @@ from billow.core.wire import iso_utc
 from billow.models import Customer, Fee, Invoice, Subscription
 from billow.pricing.proration import ARITHMETIC, round_cents
 
-FEE_TYPES = ("charge", "subscription")
-
-
 def _major(cents: Decimal, currency: str) -> str:
     """A precise amount in minor units written in major units, as Lago's ``precise_*`` fields."""
     return str(ARITHMETIC.divide(cents, Decimal(10) ** exponent(currency)).normalize() + 0)

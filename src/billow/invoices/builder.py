@@ -18,13 +18,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billow.core.money import exponent
-from billow.models import Customer, Fee, Invoice, Subscription, Tax
-from billow.pricing.invoice import InvoiceTotals, compute_invoice
+from billow.invoices import repository
+from billow.models import Customer, Fee, Invoice, InvoiceSubscription, Subscription, Tax
+from billow.pricing.invoice import InvoiceTotals, commitment_true_up, compute_invoice
 from billow.pricing.periods import BillingWindow
 from billow.pricing.periods import date_diff_with_timezone
 from billow.pricing.proration import SubscriptionFee, prorate, round_cents
 from billow.pricing.taxes import Fee as PricedFee
 from billow.pricing.taxes import FeeKind, TaxRate, percent_of, taxes_for_fee
+from billow.subscriptions import periods
 from billow.usage.charges import BucketUsage, ChargeUsage
 from billow.usage.service import Pricing, charge_fee_taxes, current_usage, pricing_for, window_for
 
@@ -103,6 +105,44 @@ def _bucket_fee(invoice: Invoice, subscription: Subscription, charge_usage: Char
     )
 
 
+def commitment_fee_row(session: Session, invoice: Invoice, subscription: Subscription,
+                       link: InvoiceSubscription) -> Fee | None:
+    """The minimum-commitment true-up of the plan period this invoice closes (lago-semantics 6.8):
+    the commitment prorated to the days covered minus the subscription's fees of that period.
+
+    In arrears the period is the one whose fee the invoice bills; in advance, the one whose usage
+    it bills (its fee was billed when it began). ``None`` without a commitment or a shortfall.
+    """
+    snapshot = pricing_for(session, subscription.organization_id, subscription).snapshot
+    commitment = snapshot.minimum_commitment
+    if commitment is None:
+        return None
+    cycle = periods.cycle_for(subscription, subscription.plan, subscription.customer)
+    start = subscription.started_at or subscription.subscription_at
+    if snapshot.pay_in_advance:
+        period = cycle.period_containing(link.charges_to_datetime)
+        window = cycle.window(period, started_at=start, terminated_at=subscription.terminated_at)
+    else:
+        period = cycle.period_containing(link.to_datetime)
+        window = cycle.window(period, started_at=start, terminated_at=link.to_datetime
+                              if link.to_datetime < period.to_datetime else None)
+    covered = date_diff_with_timezone(window.from_datetime, window.to_datetime, period.timezone)
+    billed = repository.period_fees_cents(session, subscription.id, period.from_datetime, period.to_datetime)
+    amount = commitment_true_up(commitment.amount_cents, covered, period.days, billed)
+    if amount == 0:
+        return None
+    return Fee(
+        organization_id=subscription.organization_id, invoice_id=invoice.id, subscription_id=subscription.id,
+        fee_type="commitment",
+        item={"type": "commitment", "code": "minimum_commitment", "name": "Minimum commitment",
+              "invoice_display_name": "Minimum commitment", "lago_item_id": str(subscription.id),
+              "item_type": "Commitment", "filters": None, "filter_invoice_display_name": None},
+        amount_currency=invoice.currency, amount_cents=amount, precise_amount_cents=Decimal(amount),
+        units=Decimal(1), total_aggregated_units=Decimal(1), events_count=0,
+        from_datetime=window.from_datetime, to_datetime=window.to_datetime,
+    )
+
+
 @dataclass(frozen=True)
 class TaxBook:
     """Which taxes each fee of a subscription bears, and the names of those taxes."""
@@ -117,8 +157,12 @@ class TaxBook:
             return charge_fee_taxes(self.pricing, self.customer)(charge)
         by_code = self.pricing.taxes_by_code
         plan_rates = tuple(by_code[c] for c in self.pricing.snapshot.tax_codes if c in by_code)
+        commitment = self.pricing.snapshot.minimum_commitment
+        if fee.fee_type == "commitment" and commitment is not None and commitment.tax_codes:
+            plan_rates = tuple(by_code[c] for c in commitment.tax_codes if c in by_code)
         customer_rates = tuple(TaxRate(t.code, Decimal(str(t.rate))) for t in self.customer.taxes)
-        return taxes_for_fee(FeeKind.SUBSCRIPTION, plan=plan_rates, customer=customer_rates,
+        kind = FeeKind.COMMITMENT if fee.fee_type == "commitment" else FeeKind.SUBSCRIPTION
+        return taxes_for_fee(kind, plan=plan_rates, customer=customer_rates,
                              organization=self.pricing.organization_taxes)
 
 

@@ -46,6 +46,13 @@ def has_subscription_fee(session: Session, subscription_id: uuid.UUID) -> bool:
                                                      Fee.fee_type == "subscription"))))
 
 
+def period_fees_cents(session: Session, subscription_id: uuid.UUID, start: datetime, stop: datetime) -> list[int]:
+    """The subscription's fees (subscription and usage) of a plan period, on invoices not voided."""
+    return list(session.scalars(select(Fee.amount_cents).join(Invoice, Invoice.id == Fee.invoice_id).where(
+        Fee.subscription_id == subscription_id, Fee.fee_type.in_(("subscription", "charge")),
+        Fee.from_datetime >= start, Fee.to_datetime <= stop, Invoice.status != "voided")))
+
+
 def links(session: Session, invoice_id: uuid.UUID) -> Sequence[InvoiceSubscription]:
     return session.scalars(select(InvoiceSubscription).where(InvoiceSubscription.invoice_id == invoice_id)
                            .order_by(InvoiceSubscription.created_at, InvoiceSubscription.id)).all()

@@ -63,13 +63,19 @@ def issue(session: Session, invoice: Invoice, at: datetime) -> None:
         _finalize(session, invoice, at)
 
 
+# What a refresh prices again: usage and what depends on it.
+RECOMPUTED = ("charge", "commitment")
+
+
 def recompute(session: Session, invoice: Invoice, *, finalize: bool) -> None:
-    """Charge fees priced again from the invoice's periods, then every total."""
+    """Charge fees priced again from the invoice's periods, the minimum-commitment true-up of a
+    plan period the invoice closes, then every total."""
     fees = list(repository.fees_of(session, invoice.id))
     for fee in fees:
-        if fee.fee_type == "charge":
+        if fee.fee_type in RECOMPUTED:
             session.delete(fee)
-    kept = [fee for fee in fees if fee.fee_type != "charge"]
+    kept = [fee for fee in fees if fee.fee_type not in RECOMPUTED]
+    session.flush()
     books = {}
     for link in repository.links(session, invoice.id):
         subscription = repository.subscription(session, link.subscription_id)
@@ -77,6 +83,15 @@ def recompute(session: Session, invoice: Invoice, *, finalize: bool) -> None:
         books[subscription.id] = builder.tax_book(session, subscription, subscription.customer)
         if link.charges_from_datetime != link.charges_to_datetime:  # a starting invoice bills no usage
             kept.extend(builder.charge_fee_rows(session, invoice, subscription, link.charges_to_datetime))
+        session.add_all(kept)
+        session.flush()
+        closes_period = link.invoicing_reason != "subscription_starting" and any(
+            fee.fee_type == "subscription" and fee.subscription_id == subscription.id for fee in kept)
+        if closes_period:
+            true_up = builder.commitment_fee_row(session, invoice, subscription, link)
+            if true_up is not None:
+                true_up.position = len(kept) + 1
+                kept.append(true_up)
     session.add_all(kept)
     builder.apply_totals(invoice, kept, books, finalize=finalize)
     session.flush()

@@ -11,11 +11,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from billow.core.types import DecimalText, JSONType, UTCDateTime
 from billow.models.base import Base, IdMixin, OrgScopedMixin, TimestampMixin
 
-FEE_TYPES = ("subscription", "charge")
+FEE_TYPES = ("subscription", "charge", "commitment")
 
 
 class Fee(IdMixin, OrgScopedMixin, TimestampMixin, Base):
-    """One line of an invoice: the subscription fee, or one charge's filter/group bucket.
+    """One line of an invoice: the subscription fee, one charge's filter/group bucket (or its
+    min-amount true-up), or the minimum-commitment true-up.
 
     Amounts are integer minor units, rounded once; the unrounded values are kept as decimal text.
     ``item`` snapshots what the line bills (type, code, name, filters) as the invoice showed it.
