@@ -55,12 +55,15 @@ def test_grace_period_draft_takes_a_late_event_and_is_finalized_when_it_ends(api
     assert refreshed["total_amount_cents"] == 1300
     assert refreshed["status"] == "draft"
 
-    assert bill(database, org, utc(2024, 4, 3, 23, 59)).finalized == []  # grace ends Apr 4 00:00
+    send(api, "sub", "calls", utc(2024, 3, 31, 23))  # another late event: the clock's next tick refreshes
+    ticked = bill(database, org, utc(2024, 4, 3, 23, 59))
+    assert (ticked.finalized, ticked.refreshed) == ([], 1)  # grace ends Apr 4 00:00
+    assert ok(api.get(f"invoices/{draft['lago_id']}"))["invoice"]["total_amount_cents"] == 1400
     report = bill(database, org, utc(2024, 4, 4))
     assert [str(invoice_id) for invoice_id in report.finalized] == [draft["lago_id"]]
     assert report.billed == []
     [final] = invoices(api)
-    assert (final["status"], final["payment_status"], final["total_amount_cents"]) == ("finalized", "pending", 1300)
+    assert (final["status"], final["payment_status"], final["total_amount_cents"]) == ("finalized", "pending", 1400)
     assert final["number"].endswith("-001-001")
     assert [kind for kind, _ in webhooks(database, org)] == ["invoice.drafted", "invoice.created"]
     assert webhooks(database, org)[-1][1]["invoice"]["number"] == final["number"]

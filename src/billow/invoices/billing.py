@@ -119,6 +119,7 @@ class RunReport:
     billed: list[Billed]
     skipped: int  # periods found billed already (by an earlier or a concurrent run)
     finalized: list[uuid.UUID]  # drafts whose grace period ended
+    refreshed: int = 0  # drafts priced again (still in their grace period)
     failed: list[tuple[uuid.UUID, str]] = field(default_factory=list)  # (subscription, error): left for the next run
 
 
@@ -219,8 +220,9 @@ def _bill_subscription(database: Database, subscription_id: uuid.UUID, at: datet
 
 
 def bill_due(database: Database, at: datetime, organization_id: uuid.UUID | None = None) -> RunReport:
-    """Bill every period ended by ``at`` and not invoiced yet; finalize drafts whose grace period
-    ended (of one organization, or all). Idempotent: a second run at the same instant bills nothing.
+    """Bill every period ended by ``at`` and not invoiced yet; price again the drafts still in
+    their grace period (late events reach them) and finalize those whose grace period ended (of one
+    organization, or all). Idempotent: a second run at the same instant bills nothing.
     A subscription whose billing fails is logged, reported and left for the next run; the others
     are billed."""
     report = RunReport([], 0, [])
@@ -230,6 +232,7 @@ def bill_due(database: Database, at: datetime, organization_id: uuid.UUID | None
         except Exception as error:  # one subscription's failure must not stop the others'
             log.exception("billing subscription %s failed", subscription_id)
             report.failed.append((subscription_id, repr(error)))
+    report.refreshed = service.refresh_drafts(database, at, organization_id)
     report.finalized = service.finalize_due_drafts(database, at, organization_id)
     return report
 

@@ -82,6 +82,13 @@ def highest_numbers(session: Session, organization_id: uuid.UUID, customer_id: u
     return customer or 0, organization or 0
 
 
+def drafts_in_grace(session: Session, at: datetime, organization_id: uuid.UUID | None) -> list[uuid.UUID]:
+    stmt = select(Invoice.id).where(Invoice.status == "draft", Invoice.grace_period_ends_at > at)
+    if organization_id is not None:
+        stmt = stmt.where(Invoice.organization_id == organization_id)
+    return list(session.scalars(stmt.order_by(Invoice.grace_period_ends_at, Invoice.id)))
+
+
 def drafts_due(session: Session, at: datetime, organization_id: uuid.UUID | None) -> list[uuid.UUID]:
     stmt = select(Invoice.id).where(Invoice.status == "draft", Invoice.grace_period_ends_at <= at)
     if organization_id is not None:

@@ -193,6 +193,19 @@ def _metadata(current: list[dict[str, Any]], items: list[dict[str, Any]]) -> lis
     return result
 
 
+def refresh_drafts(database: Database, at: datetime, organization_id: uuid.UUID | None = None) -> int:
+    """Price again every draft still in its grace period, so late events reach it before it is
+    finalized; each in its own transaction. Returns how many were refreshed."""
+    with database.unit_of_work(write=False) as session:
+        drafts = repository.drafts_in_grace(session, at, organization_id)
+    for invoice_id in drafts:
+        with database.unit_of_work() as session:
+            invoice = session.get(Invoice, invoice_id, with_for_update=True)
+            if invoice is not None and invoice.status == "draft":
+                recompute(session, invoice, finalize=False)
+    return len(drafts)
+
+
 def finalize_due_drafts(database: Database, at: datetime, organization_id: uuid.UUID | None = None) -> list[uuid.UUID]:
     """Finalize every draft whose grace period ended by ``at``, each in its own transaction."""
     with database.unit_of_work(write=False) as session:
