@@ -166,6 +166,8 @@ def cmd_bill(args: argparse.Namespace, settings: Settings) -> int:
         report = billing.bill_due(database, at.astimezone(UTC), _uuid(args.org) if args.org else None)
     finally:
         database.dispose()
+    for subscription_id, change in report.changed:
+        print(f"subscription {subscription_id} {change}")
     for billed in report.billed:
         print(f"{billed.subscription_external_id}  {billed.reason}  {iso_utc(billed.from_datetime)}"
               f"..{iso_utc(billed.to_datetime)}  invoice {billed.invoice_id}  {billed.status}  "

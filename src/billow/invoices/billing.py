@@ -27,7 +27,7 @@ from billow.invoices import builder, repository, service
 from billow.models import InvoiceSubscription, Subscription
 from billow.pricing.periods import BillingTime, BillingWindow, local_date
 from billow.pricing.proration import PlanChange, SubscriptionFeeInput, plan_change, subscription_fee, trial_end
-from billow.subscriptions import periods
+from billow.subscriptions import periods, schedule
 from billow.subscriptions import repository as subscriptions_repository
 from billow.subscriptions.service import pricing as plan_terms
 from billow.usage.service import pricing_for
@@ -120,6 +120,7 @@ class RunReport:
     skipped: int  # periods found billed already (by an earlier or a concurrent run)
     finalized: list[uuid.UUID]  # drafts whose grace period ended
     refreshed: int = 0  # drafts priced again (still in their grace period)
+    changed: list[tuple[uuid.UUID, str]] = field(default_factory=list)  # (subscription, started|downgraded|terminated)
     failed: list[tuple[uuid.UUID, str]] = field(default_factory=list)  # (subscription, error): left for the next run
 
 
@@ -219,6 +220,23 @@ def _bill_subscription(database: Database, subscription_id: uuid.UUID, at: datet
             report.billed.append(billed)
 
 
+def _apply_schedules(database: Database, at: datetime, organization_id: uuid.UUID | None, report: RunReport) -> None:
+    """Starts, scheduled downgrades and ``ending_at`` terminations due by ``at``, each in its own
+    transaction, before billing (so the periods they close are billed in the same run)."""
+    with database.unit_of_work(write=False) as session:
+        candidates = schedule.due(session, at, organization_id)
+    for subscription_id in candidates:
+        try:
+            with database.unit_of_work() as session:
+                done = schedule.apply(session, subscription_id, at)
+        except Exception as error:  # one subscription's failure must not stop the others'
+            log.exception("applying the schedule of subscription %s failed", subscription_id)
+            report.failed.append((subscription_id, repr(error)))
+            continue
+        if done is not None:
+            report.changed.append((subscription_id, done))
+
+
 def bill_due(database: Database, at: datetime, organization_id: uuid.UUID | None = None) -> RunReport:
     """Bill every period ended by ``at`` and not invoiced yet; price again the drafts still in
     their grace period (late events reach them) and finalize those whose grace period ended (of one
@@ -226,6 +244,7 @@ def bill_due(database: Database, at: datetime, organization_id: uuid.UUID | None
     A subscription whose billing fails is logged, reported and left for the next run; the others
     are billed."""
     report = RunReport([], 0, [])
+    _apply_schedules(database, at, organization_id, report)
     for subscription_id in _billable_subscription_ids(database, at, organization_id):
         try:
             _bill_subscription(database, subscription_id, at, report)
