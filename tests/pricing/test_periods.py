@@ -522,3 +522,13 @@ def test_local_day_counts_match_calendar_days(tz: str, first: date, length: int)
     start, end = start_of_local_day(first, tz), end_of_local_day(last, tz)
     assume(start <= end)  # a skipped date (Samoa 2011-12-30) alone has no instant at all
     assert date_diff_with_timezone(start, end, tz) == days_inclusive(first, last)
+
+
+def test_the_fraction_after_the_last_whole_second_belongs_to_the_period() -> None:
+    cycle = BillingCycle(Interval.WEEKLY, BillingTime.CALENDAR, date(1990, 1, 1), "UTC")
+    instant = datetime(2000, 12, 31, 23, 59, 59, 1, tzinfo=UTC)  # a Sunday: the week of Dec 25
+    period = cycle.period_containing(instant)
+    assert (period.first_day, period.last_day) == (date(2000, 12, 25), date(2000, 12, 31))
+    assert period.contains(instant)
+    assert not cycle.next_period(period).contains(instant)
+    assert cycle.next_period(period).contains(datetime(2001, 1, 1, tzinfo=UTC))

@@ -53,6 +53,7 @@ def test_pay_as_you_go_invoice_equals_the_last_current_usage(api: httpx.Client, 
     assert usage["amount_cents"] == 126
 
     assert bill(database, org, utc(2024, 3, 31, 23, 59, 59)).billed == []  # the period has not ended
+    assert bill(database, org, utc(2024, 3, 31, 23, 59, 59, 999999)).billed == []  # nor in its last second
     at(utc(2024, 4, 1, 0, 0, 5))
     report = bill(database, org, utc(2024, 4, 1, 0, 0, 5))
     assert [(b.subscription_external_id, b.reason, b.total_amount_cents) for b in report.billed] == [

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from billow.core.db import Database
 from billow.invoices import builder, repository, service
 from billow.models import InvoiceSubscription, Subscription
-from billow.pricing.periods import BillingTime, BillingWindow, local_date
+from billow.pricing.periods import ONE_SECOND, BillingTime, BillingWindow, local_date
 from billow.pricing.proration import PlanChange, SubscriptionFeeInput, plan_change, subscription_fee, trial_end
 from billow.subscriptions import periods, schedule
 from billow.subscriptions import repository as subscriptions_repository
@@ -79,7 +79,7 @@ def due_periods(session: Session, subscription: Subscription, at: datetime) -> l
     end = subscription.terminated_at if subscription.status == "terminated" else None
     horizon = min(at, end) if end is not None else at
     for period in charges_cycle.periods_between(start, horizon):
-        if period.to_datetime >= horizon:
+        if period.to_datetime + ONE_SECOND > horizon:  # not over: its last second has not passed
             break
         charges = charges_cycle.window(period, started_at=start)
         plan_period = cycle.period_containing(period.to_datetime)

@@ -181,7 +181,9 @@ class Period:
         return days_inclusive(self.first_day, self.last_day)
 
     def contains(self, instant: datetime) -> bool:
-        return self.from_datetime <= _aware(instant) <= self.to_datetime
+        """True from the first instant of the period up to (not including) the next period's first
+        instant: ``to_datetime`` is a whole second, and the fraction after it still belongs here."""
+        return self.from_datetime <= _aware(instant) < self.to_datetime + ONE_SECOND
 
 
 @dataclass(frozen=True)
@@ -284,11 +286,11 @@ class BillingCycle:
     # -- instants --
 
     def period_containing(self, instant: datetime) -> Period:
-        """The full period whose ``from_datetime <= instant <= to_datetime``."""
+        """The full period whose ``from_datetime <= instant < to_datetime + 1 s``."""
         period = self.period_for_date(local_date(instant, self.timezone))
         # Where a DST fall-back repeats the last hour of a day *after* the next day has started
         # (e.g. Asia/Beirut goes from 00:00 back to 23:00), the instant belongs to the later period.
-        while instant > period.to_datetime:
+        while instant >= period.to_datetime + ONE_SECOND:
             period = self.next_period(period)
         return period
 
