@@ -1,4 +1,4 @@
-"""`billow serve | worker | migrate | org create|list|show | usage rebuild | jobs list | webhooks list|attempts|retry`."""
+"""`billow serve | worker | migrate | bill --at | org create|list|show | usage rebuild | jobs list | webhooks list|attempts|retry`."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import signal
 import sys
 import threading
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from billow.config import Settings
 from billow.core.db import Database
+from billow.core.wire import iso_utc
 from billow.migrations import runner
 from billow.organizations import repository as org_repository
 from billow.organizations import service as org_service
@@ -152,6 +154,33 @@ def cmd_usage_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_bill(args: argparse.Namespace, settings: Settings) -> int:
+    from billow.invoices import billing
+
+    at = datetime.fromisoformat(args.at.replace("Z", "+00:00"))
+    if at.tzinfo is None:
+        print("--at needs a timezone (e.g. 2024-04-01T00:00:00Z)", file=sys.stderr)
+        return 2
+    database = _database(settings)
+    try:
+        report = billing.bill_due(database, at.astimezone(UTC), _uuid(args.org) if args.org else None)
+    finally:
+        database.dispose()
+    for subscription_id, change in report.changed:
+        print(f"subscription {subscription_id} {change}")
+    for billed in report.billed:
+        print(f"{billed.subscription_external_id}  {billed.reason}  {iso_utc(billed.from_datetime)}"
+              f"..{iso_utc(billed.to_datetime)}  invoice {billed.invoice_id}  {billed.status}  "
+              f"{billed.total_amount_cents} {billed.currency}")
+    for invoice_id in report.finalized:
+        print(f"finalized draft {invoice_id}")
+    for subscription_id, error in report.failed:
+        print(f"failed: subscription {subscription_id}: {error}", file=sys.stderr)
+    print(f"{len(report.billed)} invoices created, {report.skipped} periods already billed, "
+          f"{len(report.finalized)} drafts finalized")
+    return 1 if report.failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from billow import cli_ops
 
@@ -179,6 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--threads", type=int, help="worker threads (default BILLOW_WORKER_THREADS; 1 on SQLite)")
     worker.set_defaults(handler=cmd_worker)
     cli_ops.add_commands(commands)
+
+    bill = commands.add_parser("bill", help="bill every period ended by an instant and not invoiced yet")
+    bill.add_argument("--at", required=True, help="ISO 8601 instant with a timezone, e.g. 2024-04-01T00:00:00Z")
+    bill.add_argument("--org", help="only this organization id")
+    bill.set_defaults(handler=cmd_bill)
 
     usage = commands.add_parser("usage", help="usage aggregates").add_subparsers(dest="usage_command", required=True)
     rebuild = usage.add_parser("rebuild", help="recompute the usage aggregates from the raw events")

@@ -16,6 +16,8 @@ from billow.coupons.router import router as coupons_router
 from billow.customers.router import router as customers_router
 from billow.events.router import IngestMiddleware
 from billow.events.router import router as events_router
+from billow.fees.router import router as fees_router
+from billow.invoices.router import router as invoices_router
 from billow.organizations.auth import KeyCache
 from billow.organizations.router import router as organizations_router
 from billow.plans.router import router as plans_router
@@ -32,6 +34,8 @@ ROUTERS: list[APIRouter] = [
     coupons_router,
     customers_router,
     events_router,
+    fees_router,
+    invoices_router,
     organizations_router,
     plans_router,
     subscriptions_router,

@@ -13,9 +13,16 @@ log = logging.getLogger("billow.jobs")
 
 @periodic("billing_clock")
 def billing_clock(ctx: JobContext) -> None:
-    """A no-op placeholder for now: it only logs its tick. Nothing is billed here until the
-    invoicing work gives it a body (bill every period that has ended by ``ctx.now``)."""
-    log.info("billing clock tick at %s (no billing is implemented yet)", ctx.now.isoformat())
+    """Bill every subscription period that has ended by ``ctx.now`` and is not invoiced yet, and
+    finalize the drafts whose grace period is over (:func:`billow.invoices.billing.bill_due`)."""
+    from billow.invoices import billing
+
+    report = billing.bill_due(ctx.database, ctx.now)
+    if report.billed or report.finalized:
+        log.info("billing clock at %s: %s invoices, %s drafts finalized", ctx.now.isoformat(),
+                 len(report.billed), len(report.finalized))
+    if report.failed:  # the job fails (and is retried); what was billed stays billed
+        raise RuntimeError(f"billing failed for {len(report.failed)} subscriptions: {report.failed[:3]}")
 
 
 @periodic("jobs_cleanup")

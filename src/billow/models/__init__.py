@@ -12,7 +12,10 @@ from billow.models.customer import Customer, customer_taxes
 from billow.models.customer_metadata import CustomerMetadata
 from billow.models.event import Event
 from billow.models.event_error_watermark import EventErrorWatermark
+from billow.models.fee import Fee
 from billow.models.instance_key import InstanceKey
+from billow.models.invoice import Invoice
+from billow.models.invoice_subscription import InvoiceSubscription
 from billow.models.job import Job
 from billow.models.minimum_commitment import MinimumCommitment, commitment_taxes
 from billow.models.organization import Organization
@@ -42,7 +45,10 @@ __all__ = [
     "CustomerMetadata",
     "Event",
     "EventErrorWatermark",
+    "Fee",
     "InstanceKey",
+    "Invoice",
+    "InvoiceSubscription",
     "Job",
     "MinimumCommitment",
     "Organization",

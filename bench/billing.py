@@ -1,0 +1,130 @@
+"""Billing-run benchmark: invoices per second of ``billow.invoices.billing.bill_due``.
+
+One organization, ``--subscriptions`` customers each on the same calendar-monthly hybrid plan
+(10.00 EUR in arrears; ``calls`` count_agg at 0.01; ``gb`` sum_agg graduated, 0-10 free then 0.50),
+subscribed on 2024-03-01, with ``--events`` events each in March. The catalog, customers and
+subscriptions are created over the API in-process (FastAPI's test client) under a frozen clock,
+events through ``POST /events/batch``. Then one billing run as of 2024-04-01T00:00:01Z is timed
+(each invoice in its own transaction, as production runs it) and a second run, which must create
+nothing, is timed too. Every invoice total is checked against the events sent. Not a test: nothing
+here asserts on time.
+
+    .venv/bin/python bench/billing.py --subscriptions 1000 --events 20 [--postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from billow.config import Settings
+from billow.core import clock
+from billow.core.db import Database
+from billow.invoices import billing
+from billow.main import create_app
+from billow.migrations import runner
+from billow.models import Invoice
+from billow.organizations import service as org_service
+
+START = datetime(2024, 3, 1, tzinfo=UTC)
+AT = datetime(2024, 4, 1, 0, 0, 1, tzinfo=UTC)
+
+
+def expected_cents(calls: int, gb: int) -> int:
+    # 1000 base + calls x 1 cent + (gb - 10 free) x 50 cents
+    paid = Decimal(max(0, gb - 10)) * Decimal("0.5")
+    return 1000 + calls + int((paid * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def setup(client: TestClient, subscriptions: int, events: int) -> dict[str, int]:
+    def ok(response: object) -> dict:  # type: ignore[type-arg]
+        assert response.status_code == 200, response.text  # type: ignore[attr-defined]
+        return response.json()  # type: ignore[attr-defined,no-any-return]
+
+    calls = ok(client.post("/api/v1/billable_metrics", json={"billable_metric": {
+        "name": "calls", "code": "calls", "aggregation_type": "count_agg"}}))["billable_metric"]["lago_id"]
+    gb = ok(client.post("/api/v1/billable_metrics", json={"billable_metric": {
+        "name": "gb", "code": "gb", "aggregation_type": "sum_agg", "field_name": "gb"}}))["billable_metric"]["lago_id"]
+    ok(client.post("/api/v1/plans", json={"plan": {
+        "name": "hybrid", "code": "hybrid", "interval": "monthly", "amount_cents": 1000, "amount_currency": "EUR",
+        "pay_in_advance": False, "charges": [
+            {"billable_metric_id": calls, "charge_model": "standard", "properties": {"amount": "0.01"}},
+            {"billable_metric_id": gb, "charge_model": "graduated", "properties": {"graduated_ranges": [
+                {"from_value": 0, "to_value": 10, "per_unit_amount": "0", "flat_amount": "0"},
+                {"from_value": 11, "to_value": None, "per_unit_amount": "0.5", "flat_amount": "0"}]}}]}}))
+    totals = {}
+    for n in range(subscriptions):
+        ok(client.post("/api/v1/customers", json={"customer": {"external_id": f"cus-{n}", "currency": "EUR"}}))
+        ok(client.post("/api/v1/subscriptions", json={"subscription": {
+            "external_customer_id": f"cus-{n}", "plan_code": "hybrid", "external_id": f"sub-{n}",
+            "subscription_at": START.isoformat()}}))
+        batch, n_calls, n_gb = [], 0, 0
+        for i in range(events):
+            when = int(START.timestamp()) + 3600 * (i + 1)
+            if i % 2:
+                batch.append({"transaction_id": f"{n}-{i}", "external_subscription_id": f"sub-{n}", "code": "gb",
+                              "timestamp": when, "properties": {"gb": i % 7}})
+                n_gb += i % 7
+            else:
+                batch.append({"transaction_id": f"{n}-{i}", "external_subscription_id": f"sub-{n}",
+                              "code": "calls", "timestamp": when})
+                n_calls += 1
+        for first in range(0, len(batch), 100):
+            ok(client.post("/api/v1/events/batch", json={"events": batch[first:first + 100]}))
+        totals[f"sub-{n}"] = expected_cents(n_calls, n_gb)
+    return totals
+
+
+def run(url: str, subscriptions: int, events: int) -> None:
+    database = Database(url)
+    runner.upgrade(database.engine)
+    with database.unit_of_work() as session:
+        created = org_service.create_organization(session, "Bench")
+    app = create_app(Settings(database_url=url, worker_enabled=False), database=database)
+    with clock.frozen(START), TestClient(app, headers={"Authorization": f"Bearer {created.api_key}"}) as client:
+        began = time.perf_counter()
+        totals = setup(client, subscriptions, events)
+        print(f"setup: {subscriptions} subscriptions, {subscriptions * events} events in "
+              f"{time.perf_counter() - began:.1f} s")
+    began = time.perf_counter()
+    report = billing.bill_due(database, AT)
+    elapsed = time.perf_counter() - began
+    wrong = [b for b in report.billed if b.total_amount_cents != totals[b.subscription_external_id]]
+    assert len(report.billed) == subscriptions and not wrong and not report.failed, (len(report.billed), wrong[:3])
+    print(f"billing run: {len(report.billed)} invoices in {elapsed:.2f} s = {len(report.billed) / elapsed:.0f} invoices/s"
+          " (every total checked)")
+    began = time.perf_counter()
+    again = billing.bill_due(database, AT)
+    print(f"second run: {len(again.billed)} invoices in {time.perf_counter() - began:.2f} s")
+    with database.unit_of_work(write=False) as session:
+        assert session.scalar(select(func.count()).select_from(Invoice)) == subscriptions
+    database.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--subscriptions", type=int, default=500)
+    parser.add_argument("--events", type=int, default=20)
+    parser.add_argument("--postgresql", action="store_true")
+    args = parser.parse_args()
+    print(common.machine())
+    if args.postgresql:
+        with common.postgresql() as pg:
+            run(pg.create_database("billow_bench_billing"), args.subscriptions, args.events)
+    else:
+        with common.sqlite_file() as url:
+            run(url, args.subscriptions, args.events)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Fees: the lines of invoices, read through ``/fees``."""

@@ -1,0 +1,56 @@
+"""``/fees`` (HTTP only): the lines of invoices."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from billow.core.db import DbSession
+from billow.core.errors import NotFound
+from billow.core.pagination import Paging, page_response
+from billow.core.wire import validate
+from billow.fees import repository
+from billow.fees.schemas import fee_json
+from billow.models import Fee, Invoice, Subscription
+from billow.organizations.auth import CurrentOrg
+
+router = APIRouter(prefix="/fees", tags=["fees"])
+
+
+class FeeFilterParams(BaseModel):
+    external_customer_id: str | None = None
+    external_subscription_id: str | None = None
+    fee_type: Literal["charge", "subscription", "commitment"] | None = None
+    currency: str | None = None
+
+
+def _json(session: Session, fee: Fee) -> dict[str, Any]:
+    invoice = session.get_one(Invoice, fee.invoice_id)
+    subscription = session.get(Subscription, fee.subscription_id) if fee.subscription_id else None
+    return fee_json(fee, invoice, invoice.customer, subscription, session.scalar(repository.true_up_of(fee.id)))
+
+
+@router.get("")
+def list_fees(request: Request, org: CurrentOrg, session: DbSession, paging: Paging) -> dict[str, Any]:
+    params = request.query_params
+    parsed = validate(FeeFilterParams, {name: params[name] for name in FeeFilterParams.model_fields if params.get(name)})
+    filters = repository.FeeFilters(parsed.external_customer_id, parsed.external_subscription_id, parsed.fee_type,
+                                    parsed.currency)
+    return page_response("fees", session, repository.list_query(org.id, filters), paging,
+                         lambda fee: _json(session, fee))
+
+
+@router.get("/{lago_id}")
+def get_fee(lago_id: str, org: CurrentOrg, session: DbSession) -> dict[str, Any]:
+    try:
+        key = uuid.UUID(lago_id)
+    except ValueError:
+        raise NotFound("fee") from None
+    fee = session.scalar(repository.get(org.id, key))
+    if fee is None:
+        raise NotFound("fee")
+    return {"fee": _json(session, fee)}

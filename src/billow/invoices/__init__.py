@@ -1,0 +1,1 @@
+"""Invoices: the billing run, fees, numbering, statuses and their wire format."""

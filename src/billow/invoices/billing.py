@@ -1,0 +1,259 @@
+"""The billing run: every subscription period that has ended by an instant and is not invoiced yet.
+
+:func:`bill_due` walks the active and terminated subscriptions and, for each one, the invoices it
+owes at ``at`` (:func:`due_periods`): pay-in-advance plans owe a starting invoice for their first
+period; every charges window that ended by ``at`` (and before a termination) owes a periodic
+invoice with its usage and, when a plan period ends with it, the subscription fee (of the ended
+period in arrears, of the next one in advance); a terminated subscription owes a final invoice for
+its usage up to the termination and, in arrears, its fee for the days it ran. Each invoice is written in its own transaction, so a run stopped half-way leaves every
+finished period billed once and the rest for the next run. The unique constraint of
+``invoice_subscriptions`` makes a concurrent or repeated run fail on insert and bill nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from billow.core.db import Database
+from billow.invoices import builder, repository, service
+from billow.models import InvoiceSubscription, Subscription
+from billow.pricing.periods import ONE_SECOND, BillingTime, BillingWindow, local_date
+from billow.pricing.proration import PlanChange, SubscriptionFeeInput, plan_change, subscription_fee, trial_end
+from billow.subscriptions import periods, schedule
+from billow.subscriptions import repository as subscriptions_repository
+from billow.subscriptions.service import pricing as plan_terms
+from billow.usage.service import pricing_for
+
+log = logging.getLogger("billow.billing")
+
+STARTING = "subscription_starting"
+PERIODIC = "subscription_periodic"
+TERMINATING = "subscription_terminating"
+
+
+@dataclass(frozen=True)
+class Due:
+    """One invoice a subscription owes: its subscription fee window (if a fee is due) and its
+    charges window (``None`` on a starting invoice, which bills no usage)."""
+
+    reason: str
+    fee_window: BillingWindow | None
+    charges_window: BillingWindow | None
+    issuing_date: date
+
+    @property
+    def key(self) -> tuple[str, datetime, datetime]:
+        """What ``invoice_subscriptions`` holds unique for the subscription."""
+        if self.charges_window is None:
+            assert self.fee_window is not None
+            return self.reason, self.fee_window.from_datetime, self.fee_window.from_datetime
+        return self.reason, self.charges_window.charges_from_datetime, self.charges_window.charges_to_datetime
+
+
+def due_periods(session: Session, subscription: Subscription, at: datetime) -> list[Due]:
+    """Every invoice ``subscription`` owes at ``at``, oldest first (billed or not)."""
+    start = subscription.started_at
+    if start is None or start > at:
+        return []
+    customer, plan = subscription.customer, subscription.plan
+    snapshot = pricing_for(session, subscription.organization_id, subscription).snapshot
+    cycle = periods.cycle_for(subscription, plan, customer)
+    charges_cycle = cycle.charges_cycle(bool(plan.bill_charges_monthly))
+    timezone = customer.applicable_timezone
+    owed: list[Due] = []
+    if snapshot.pay_in_advance:
+        first = cycle.first_window(start)
+        trial = _trial_end(session, subscription)
+        if trial is None:
+            owed.append(Due(STARTING, first, None, local_date(start, timezone)))
+        elif trial <= at and trial <= first.to_datetime:  # billed when the trial ends
+            owed.append(Due(STARTING, first, None, local_date(trial, timezone)))
+    end = subscription.terminated_at if subscription.status == "terminated" else None
+    horizon = min(at, end) if end is not None else at
+    for period in charges_cycle.periods_between(start, horizon):
+        if period.to_datetime + ONE_SECOND > horizon:  # not over: its last second has not passed
+            break
+        charges = charges_cycle.window(period, started_at=start)
+        plan_period = cycle.period_containing(period.to_datetime)
+        fee = None
+        if plan_period.to_datetime == period.to_datetime:  # a plan period ends with this charges window
+            billed = cycle.next_period(plan_period) if snapshot.pay_in_advance else plan_period
+            if end is None or end > billed.from_datetime:  # not for a period it does not reach
+                fee = cycle.window(billed, started_at=start)
+        owed.append(Due(PERIODIC, fee, charges, period.billing_day))
+    if end is not None and end <= at and subscription.on_termination_invoice != "skip":
+        # The final invoice: usage up to the termination instant, and an arrears plan's fee
+        # for the days it ran (a pay-in-advance plan's fee was billed when its period began).
+        last = charges_cycle.period_containing(end)
+        if last.from_datetime < end:
+            charges = charges_cycle.window(last, started_at=start, terminated_at=end)
+            fee = None
+            if not snapshot.pay_in_advance:
+                fee = cycle.window(cycle.period_containing(end), started_at=start, terminated_at=end)
+            owed.append(Due(TERMINATING, fee, charges, local_date(end, timezone)))
+    return owed
+
+
+@dataclass(frozen=True)
+class Billed:
+    subscription_external_id: str
+    reason: str
+    from_datetime: datetime
+    to_datetime: datetime
+    invoice_id: uuid.UUID
+    status: str
+    total_amount_cents: int
+    currency: str
+
+
+@dataclass
+class RunReport:
+    billed: list[Billed]
+    skipped: int  # periods found billed already (by an earlier or a concurrent run)
+    finalized: list[uuid.UUID]  # drafts whose grace period ended
+    refreshed: int = 0  # drafts priced again (still in their grace period)
+    changed: list[tuple[uuid.UUID, str]] = field(default_factory=list)  # (subscription, started|downgraded|terminated)
+    failed: list[tuple[uuid.UUID, str]] = field(default_factory=list)  # (subscription, error): left for the next run
+
+
+def _billable_subscription_ids(database: Database, at: datetime, organization_id: uuid.UUID | None) -> list[uuid.UUID]:
+    # Terminated subscriptions stop being looked at once their final invoice exists.
+    finished = exists().where(InvoiceSubscription.subscription_id == Subscription.id,
+                              InvoiceSubscription.invoicing_reason == TERMINATING)
+    stmt = select(Subscription.id).where(
+        Subscription.started_at <= at,
+        or_(Subscription.status == "active", and_(Subscription.status == "terminated", ~finished)))
+    if organization_id is not None:
+        stmt = stmt.where(Subscription.organization_id == organization_id)
+    with database.unit_of_work(write=False) as session:
+        return list(session.scalars(stmt.order_by(Subscription.started_at, Subscription.id)))
+
+
+def _owed(database: Database, subscription_id: uuid.UUID, at: datetime) -> Iterator[Due]:
+    with database.unit_of_work(write=False) as session:
+        subscription = repository.subscription(session, subscription_id)
+        if subscription is None:
+            return iter(())
+        billed = repository.billed_keys(session, subscription_id)
+        return iter([due for due in due_periods(session, subscription, at) if due.key not in billed])
+
+
+def _trial_end(session: Session, subscription: Subscription) -> datetime | None:
+    """When the free trial of the subscription's plan version ends (None without one)."""
+    trial = pricing_for(session, subscription.organization_id, subscription).snapshot.trial_period
+    if not trial:
+        return None
+    return trial_end(subscriptions_repository.initial_started_at(session, subscription), trial)
+
+
+def _change(session: Session, old: Subscription, new: Subscription) -> PlanChange:
+    before, after = plan_terms(session, old), plan_terms(session, new)
+    return plan_change(before.amount_cents, before.interval, after.amount_cents, after.interval)
+
+
+def _fee_input(session: Session, subscription: Subscription, window: BillingWindow,
+               terminated: bool) -> SubscriptionFeeInput:
+    snapshot = pricing_for(session, subscription.organization_id, subscription).snapshot
+    previous, following = subscription.previous_subscription, subscription.next_subscription
+    started_by = _change(session, previous, subscription) if previous is not None else None
+    ended_by = None
+    if terminated and following is not None and following.started_at == subscription.terminated_at:
+        ended_by = _change(session, subscription, following)
+    timezone = subscription.customer.applicable_timezone
+    return SubscriptionFeeInput(
+        plan_amount_cents=snapshot.amount_cents, window=window, pay_in_advance=snapshot.pay_in_advance,
+        billing_time=BillingTime(subscription.billing_time), terminated=terminated, ended_by=ended_by,
+        started_by=started_by,
+        first_invoice=not repository.has_invoice(session, subscription.id),
+        already_billed=repository.has_subscription_fee(session, subscription.id),
+        started_in_past=local_date(subscription.subscription_at, timezone) < local_date(subscription.created_at,
+                                                                                         timezone),
+        trial_end=_trial_end(session, subscription),
+    )
+
+
+def bill_period(session: Session, subscription_id: uuid.UUID, due: Due, at: datetime) -> Billed | None:
+    """Write the invoice of one owed period (``None`` if it is billed already). Never commits."""
+    subscription = repository.subscription(session, subscription_id)
+    if subscription is None or due.key in repository.billed_keys(session, subscription_id):
+        return None
+    snapshot = pricing_for(session, subscription.organization_id, subscription).snapshot
+    fee = None
+    if due.fee_window is not None:
+        fee = subscription_fee(_fee_input(session, subscription, due.fee_window, due.reason == TERMINATING))
+    invoice = service.new_invoice(session, subscription.customer, snapshot.amount_currency, due.issuing_date)
+    shown = due.fee_window or due.charges_window
+    assert shown is not None
+    reason, charges_from, charges_to = due.key
+    session.add(InvoiceSubscription(
+        organization_id=subscription.organization_id, invoice_id=invoice.id, subscription_id=subscription.id,
+        invoicing_reason=reason, from_datetime=shown.from_datetime, to_datetime=shown.to_datetime,
+        charges_from_datetime=charges_from, charges_to_datetime=charges_to))
+    session.flush()  # the exactly-once constraint answers here
+    if fee is not None and due.fee_window is not None:
+        session.add(builder.subscription_fee_row(invoice, subscription, due.fee_window, fee, snapshot.pay_in_advance))
+    service.issue(session, invoice, at)
+    return Billed(subscription.external_id, reason, shown.from_datetime, shown.to_datetime, invoice.id,
+                  invoice.status, invoice.total_amount_cents, invoice.currency)
+
+
+def _bill_subscription(database: Database, subscription_id: uuid.UUID, at: datetime, report: RunReport) -> None:
+    """The periods one subscription owes, oldest first, each in its own transaction."""
+    for due in _owed(database, subscription_id, at):
+        try:
+            with database.unit_of_work() as session:
+                billed = bill_period(session, subscription_id, due, at)
+        except IntegrityError:  # billed by a concurrent run since we looked
+            billed = None
+        if billed is None:
+            report.skipped += 1
+            log.info("subscription %s period %s already billed", subscription_id, due.key)
+        else:
+            report.billed.append(billed)
+
+
+def _apply_schedules(database: Database, at: datetime, organization_id: uuid.UUID | None, report: RunReport) -> None:
+    """Starts, scheduled downgrades and ``ending_at`` terminations due by ``at``, each in its own
+    transaction, before billing (so the periods they close are billed in the same run)."""
+    with database.unit_of_work(write=False) as session:
+        candidates = schedule.due(session, at, organization_id)
+    for subscription_id in candidates:
+        try:
+            with database.unit_of_work() as session:
+                done = schedule.apply(session, subscription_id, at)
+        except Exception as error:  # one subscription's failure must not stop the others'
+            log.exception("applying the schedule of subscription %s failed", subscription_id)
+            report.failed.append((subscription_id, repr(error)))
+            continue
+        if done is not None:
+            report.changed.append((subscription_id, done))
+
+
+def bill_due(database: Database, at: datetime, organization_id: uuid.UUID | None = None) -> RunReport:
+    """Bill every period ended by ``at`` and not invoiced yet; price again the drafts still in
+    their grace period (late events reach them) and finalize those whose grace period ended (of one
+    organization, or all). Idempotent: a second run at the same instant bills nothing.
+    A subscription whose billing fails is logged, reported and left for the next run; the others
+    are billed."""
+    report = RunReport([], 0, [])
+    _apply_schedules(database, at, organization_id, report)
+    for subscription_id in _billable_subscription_ids(database, at, organization_id):
+        try:
+            _bill_subscription(database, subscription_id, at, report)
+        except Exception as error:  # one subscription's failure must not stop the others'
+            log.exception("billing subscription %s failed", subscription_id)
+            report.failed.append((subscription_id, repr(error)))
+    report.refreshed = service.refresh_drafts(database, at, organization_id)
+    report.finalized = service.finalize_due_drafts(database, at, organization_id)
+    return report
+
+
+__all__ = ["PERIODIC", "STARTING", "TERMINATING", "Billed", "Due", "RunReport", "bill_due", "due_periods"]

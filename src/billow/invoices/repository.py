@@ -1,0 +1,127 @@
+"""Invoice queries (no rules)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import Select, exists, func, select
+from sqlalchemy.orm import Session, joinedload
+
+from billow.core.errors import NotFound
+from billow.models import Customer, Fee, Invoice, InvoiceSubscription, Organization, Subscription
+
+
+def lock_numbering(session: Session, organization_id: uuid.UUID) -> None:
+    """Serialise number allocation per organization (a row lock on PostgreSQL; SQLite writers
+    already queue). ``FOR NO KEY UPDATE`` does not wait for the key-share locks that foreign keys
+    of rows being inserted take on the organization, so a billing transaction holding one cannot
+    deadlock with another waiting for it."""
+    session.execute(select(Organization.id).where(Organization.id == organization_id)
+                    .with_for_update(key_share=True))
+
+
+def subscription(session: Session, subscription_id: uuid.UUID) -> Subscription | None:
+    """A subscription with its plan and customer rows only (the plan's pricing comes from its
+    version snapshot: nothing of the catalog is loaded through the plan)."""
+    return session.scalar(select(Subscription).where(Subscription.id == subscription_id).options(
+        joinedload(Subscription.plan).lazyload("*"), joinedload(Subscription.customer).lazyload("*")))
+
+
+def billed_keys(session: Session, subscription_id: uuid.UUID) -> set[tuple[str, datetime, datetime]]:
+    rows = session.execute(select(InvoiceSubscription.invoicing_reason, InvoiceSubscription.charges_from_datetime,
+                                  InvoiceSubscription.charges_to_datetime)
+                           .where(InvoiceSubscription.subscription_id == subscription_id))
+    return {(reason, start, stop) for reason, start, stop in rows}
+
+
+def has_invoice(session: Session, subscription_id: uuid.UUID) -> bool:
+    return bool(session.scalar(select(exists().where(InvoiceSubscription.subscription_id == subscription_id))))
+
+
+def has_subscription_fee(session: Session, subscription_id: uuid.UUID) -> bool:
+    return bool(session.scalar(select(exists().where(Fee.subscription_id == subscription_id,
+                                                     Fee.fee_type == "subscription"))))
+
+
+def period_fees_cents(session: Session, subscription_id: uuid.UUID, start: datetime, stop: datetime) -> list[int]:
+    """The subscription's fees (subscription and usage) of a plan period, on invoices not voided."""
+    return list(session.scalars(select(Fee.amount_cents).join(Invoice, Invoice.id == Fee.invoice_id).where(
+        Fee.subscription_id == subscription_id, Fee.fee_type.in_(("subscription", "charge")),
+        Fee.from_datetime >= start, Fee.to_datetime <= stop, Invoice.status != "voided")))
+
+
+def links(session: Session, invoice_id: uuid.UUID) -> Sequence[InvoiceSubscription]:
+    return session.scalars(select(InvoiceSubscription).where(InvoiceSubscription.invoice_id == invoice_id)
+                           .order_by(InvoiceSubscription.created_at, InvoiceSubscription.id)).all()
+
+
+def fees_of(session: Session, invoice_id: uuid.UUID) -> Sequence[Fee]:
+    return session.scalars(select(Fee).where(Fee.invoice_id == invoice_id).order_by(Fee.position, Fee.id)).all()
+
+
+def get(session: Session, organization_id: uuid.UUID, lago_id: str, *, for_update: bool = False) -> Invoice:
+    try:
+        key = uuid.UUID(lago_id)
+    except ValueError:
+        raise NotFound("invoice") from None
+    stmt = select(Invoice).where(Invoice.organization_id == organization_id, Invoice.id == key)
+    found = session.scalar(stmt.with_for_update() if for_update else stmt)
+    if found is None:
+        raise NotFound("invoice")
+    return found
+
+
+def highest_numbers(session: Session, organization_id: uuid.UUID, customer_id: uuid.UUID) -> tuple[int, int]:
+    """The customer's and the organization's highest invoice sequences so far (0 without any)."""
+    customer = session.scalar(select(func.max(Invoice.sequential_id)).where(Invoice.customer_id == customer_id))
+    organization = session.scalar(select(func.max(Invoice.organization_sequential_id))
+                                  .where(Invoice.organization_id == organization_id))
+    return customer or 0, organization or 0
+
+
+def drafts_in_grace(session: Session, at: datetime, organization_id: uuid.UUID | None) -> list[uuid.UUID]:
+    stmt = select(Invoice.id).where(Invoice.status == "draft", Invoice.grace_period_ends_at > at)
+    if organization_id is not None:
+        stmt = stmt.where(Invoice.organization_id == organization_id)
+    return list(session.scalars(stmt.order_by(Invoice.grace_period_ends_at, Invoice.id)))
+
+
+def drafts_due(session: Session, at: datetime, organization_id: uuid.UUID | None) -> list[uuid.UUID]:
+    stmt = select(Invoice.id).where(Invoice.status == "draft", Invoice.grace_period_ends_at <= at)
+    if organization_id is not None:
+        stmt = stmt.where(Invoice.organization_id == organization_id)
+    return list(session.scalars(stmt.order_by(Invoice.grace_period_ends_at, Invoice.id)))
+
+
+@dataclass(frozen=True)
+class InvoiceFilters:
+    external_customer_id: str | None = None
+    statuses: tuple[str, ...] = ()
+    payment_statuses: tuple[str, ...] = ()
+    invoice_type: str | None = None
+    currency: str | None = None
+    issuing_date_from: date | None = None
+    issuing_date_to: date | None = None
+
+
+def list_query(organization_id: uuid.UUID, filters: InvoiceFilters) -> Select[tuple[Invoice]]:
+    stmt = select(Invoice).where(Invoice.organization_id == organization_id)
+    if filters.external_customer_id:
+        stmt = stmt.join(Customer, Customer.id == Invoice.customer_id).where(
+            Customer.external_id == filters.external_customer_id)
+    if filters.statuses:
+        stmt = stmt.where(Invoice.status.in_(filters.statuses))
+    if filters.payment_statuses:
+        stmt = stmt.where(Invoice.payment_status.in_(filters.payment_statuses))
+    if filters.invoice_type:
+        stmt = stmt.where(Invoice.invoice_type == filters.invoice_type)
+    if filters.currency:
+        stmt = stmt.where(Invoice.currency == filters.currency)
+    if filters.issuing_date_from:
+        stmt = stmt.where(Invoice.issuing_date >= filters.issuing_date_from)
+    if filters.issuing_date_to:
+        stmt = stmt.where(Invoice.issuing_date <= filters.issuing_date_to)
+    return stmt.order_by(Invoice.issuing_date.desc(), Invoice.created_at.desc(), Invoice.id)

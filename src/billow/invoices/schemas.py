@@ -1,0 +1,128 @@
+"""The Invoice object of Lago's wire, and what ``PUT /invoices/{id}`` accepts."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from billow.core import clock
+from billow.core.wire import dump, iso_utc
+from billow.customers.schemas import CustomerOut
+from billow.fees.schemas import fee_json
+from billow.invoices import repository
+from billow.models import Invoice, InvoiceSubscription, Subscription
+from billow.models.invoice import PAYMENT_STATUSES, STATUSES
+from billow.pricing.periods import local_date
+from billow.subscriptions import service as subscriptions
+
+__all__ = ["PAYMENT_STATUSES", "STATUSES", "InvoiceFilterParams", "InvoiceUpdate", "invoice_json"]
+
+
+class MetadataIn(BaseModel):
+    id: str | None = None
+    key: str = Field(max_length=255)
+    value: str | None = Field(default=None, max_length=255)
+
+
+class InvoiceUpdate(BaseModel):
+    payment_status: Literal["pending", "succeeded", "failed"] | None = None
+    metadata: list[dict[str, Any]] | None = None
+
+    def model_post_init(self, _context: Any) -> None:
+        if self.metadata is not None:
+            self.metadata = [MetadataIn.model_validate(item).model_dump() for item in self.metadata]
+
+
+class InvoiceFilterParams(BaseModel):
+    external_customer_id: str | None = None
+    statuses: list[Literal["draft", "finalized", "voided"]] = []
+    payment_statuses: list[Literal["pending", "succeeded", "failed"]] = []
+    invoice_type: str | None = None
+    currency: str | None = None
+    issuing_date_from: date | None = None
+    issuing_date_to: date | None = None
+
+
+def _billing_period(link: InvoiceSubscription, subscription: Subscription) -> dict[str, Any]:
+    return {
+        "lago_subscription_id": str(subscription.id),
+        "external_subscription_id": subscription.external_id,
+        "lago_plan_id": str(subscription.plan_id),
+        "subscription_from_datetime": iso_utc(link.from_datetime),
+        "subscription_to_datetime": iso_utc(link.to_datetime),
+        "charges_from_datetime": iso_utc(link.charges_from_datetime),
+        "charges_to_datetime": iso_utc(link.charges_to_datetime),
+        "invoicing_reason": link.invoicing_reason,
+    }
+
+
+def _fees(session: Session, invoice: Invoice, subscriptions_by_id: dict[Any, Subscription]) -> list[dict[str, Any]]:
+    fees = repository.fees_of(session, invoice.id)
+    true_ups = {fee.true_up_parent_fee_id: fee.id for fee in fees if fee.true_up_parent_fee_id}
+    return [fee_json(fee, invoice, invoice.customer, subscriptions_by_id.get(fee.subscription_id), true_ups.get(fee.id))
+            for fee in fees]
+
+
+def invoice_json(session: Session, invoice: Invoice, *, full: bool = True) -> dict[str, Any]:
+    """The invoice as Lago serializes it; ``full`` adds customer, periods, subscriptions and fees."""
+    customer = invoice.customer
+    today = local_date(clock.now(), customer.applicable_timezone)
+    pending = invoice.status == "finalized" and invoice.payment_status != "succeeded"
+    body: dict[str, Any] = {
+        "lago_id": str(invoice.id),
+        "billing_entity_code": None,
+        "sequential_id": invoice.sequential_id,
+        "number": invoice.number,
+        "issuing_date": invoice.issuing_date.isoformat(),
+        "payment_dispute_lost_at": None,
+        "payment_due_date": invoice.payment_due_date.isoformat(),
+        "payment_overdue": pending and invoice.payment_due_date < today,
+        "net_payment_term": invoice.net_payment_term,
+        "invoice_type": invoice.invoice_type,
+        "status": invoice.status,
+        "payment_status": invoice.payment_status,
+        "currency": invoice.currency,
+        "fees_amount_cents": invoice.fees_amount_cents,
+        "coupons_amount_cents": invoice.coupons_amount_cents,
+        "credit_notes_amount_cents": invoice.credit_notes_amount_cents,
+        "sub_total_excluding_taxes_amount_cents": invoice.sub_total_excluding_taxes_amount_cents,
+        "taxes_amount_cents": invoice.taxes_amount_cents,
+        "sub_total_including_taxes_amount_cents": invoice.sub_total_including_taxes_amount_cents,
+        "prepaid_credit_amount_cents": invoice.prepaid_credit_amount_cents,
+        "prepaid_granted_credit_amount_cents": 0,
+        "prepaid_purchased_credit_amount_cents": 0,
+        "progressive_billing_credit_amount_cents": invoice.progressive_billing_credit_amount_cents,
+        "total_amount_cents": invoice.total_amount_cents,
+        "total_due_amount_cents": invoice.total_amount_cents if pending else 0,
+        "total_paid_amount_cents": invoice.total_amount_cents if invoice.payment_status == "succeeded" else 0,
+        "total_offsetted_credit_note_amount_cents": 0,
+        "version_number": 4,
+        "self_billed": False,
+        "file_url": None,
+        "web_url": None,
+        "xml_url": None,
+        "purchase_order_number": None,
+        "voided_at": iso_utc(invoice.voided_at) if invoice.voided_at else None,
+        "created_at": iso_utc(invoice.created_at),
+        "updated_at": iso_utc(invoice.updated_at),
+        "metadata": invoice.invoice_metadata,
+        "applied_taxes": [{**tax, "lago_invoice_id": str(invoice.id)} for tax in invoice.applied_taxes],
+        "applied_invoice_custom_sections": [],
+        "applied_usage_thresholds": [],
+        "error_details": [],
+    }
+    if not full:
+        return body
+    links = repository.links(session, invoice.id)
+    subscriptions_by_id = {link.subscription_id: session.get_one(Subscription, link.subscription_id) for link in links}
+    body.update(
+        customer=dump(CustomerOut, customer),
+        billing_periods=[_billing_period(link, subscriptions_by_id[link.subscription_id]) for link in links],
+        subscriptions=[subscriptions.wire(session, s, with_plan=False) for s in subscriptions_by_id.values()],
+        fees=_fees(session, invoice, subscriptions_by_id),
+        credits=[],
+    )
+    return body

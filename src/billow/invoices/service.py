@@ -1,0 +1,221 @@
+"""Invoice rules: issuing (draft or finalized), refresh, finalization and numbering, voiding,
+payment status and metadata. Nothing here commits.
+
+An invoice's charge fees are recomputed by :func:`recompute` from the subscription periods it
+bills (``invoice_subscriptions``) with :func:`billow.invoices.builder.charge_fee_rows`, the same
+call that priced them when the invoice was issued; a draft is recomputed on refresh and when it
+is finalized, so late events within the grace period reach it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from billow.core import clock
+from billow.core.db import Database
+from billow.core.errors import NotAllowed, NotFound
+from billow.invoices import builder, repository
+from billow.invoices.schemas import InvoiceUpdate, invoice_json
+from billow.models import Customer, Invoice, Organization, Subscription
+from billow.pricing.periods import local_date, start_of_local_day
+from billow.webhooks import repository as webhook_endpoints
+from billow.webhooks import service as webhooks
+
+log = logging.getLogger("billow.billing")
+
+
+def grace_period_days(customer: Customer) -> int:
+    if customer.invoice_grace_period is not None:
+        return customer.invoice_grace_period
+    return customer.organization.invoice_grace_period
+
+
+def new_invoice(session: Session, customer: Customer, currency: str, issuing_date: date,
+                invoice_type: str = "subscription") -> Invoice:
+    organization = customer.organization
+    term = customer.net_payment_term if customer.net_payment_term is not None else organization.net_payment_term
+    grace = grace_period_days(customer)
+    invoice = Invoice(
+        id=uuid.uuid4(), organization_id=customer.organization_id, customer_id=customer.id,
+        number=f"{document_prefix(organization)}-DRAFT", status="draft", payment_status="pending",
+        invoice_type=invoice_type, currency=currency, issuing_date=issuing_date,
+        payment_due_date=issuing_date + timedelta(days=term), net_payment_term=term,
+        grace_period_ends_at=start_of_local_day(issuing_date + timedelta(days=grace), customer.applicable_timezone)
+        if grace else None,
+    )
+    session.add(invoice)
+    session.flush()
+    return invoice
+
+
+def issue(session: Session, invoice: Invoice, at: datetime) -> None:
+    """Price a new invoice: a draft during the customer's grace period, else finalized now."""
+    if invoice.grace_period_ends_at is not None and invoice.grace_period_ends_at > at:
+        recompute(session, invoice, finalize=False)
+        _announce(session, invoice, "invoice.drafted")
+    else:
+        _finalize(session, invoice, at)
+
+
+# What a refresh prices again: usage and what depends on it.
+RECOMPUTED = ("charge", "commitment")
+
+
+def recompute(session: Session, invoice: Invoice, *, finalize: bool) -> None:
+    """Charge fees priced again from the invoice's periods, the minimum-commitment true-up of a
+    plan period the invoice closes, then every total."""
+    fees = list(repository.fees_of(session, invoice.id))
+    for fee in fees:
+        if fee.fee_type in RECOMPUTED:
+            session.delete(fee)
+    kept = [fee for fee in fees if fee.fee_type not in RECOMPUTED]
+    session.flush()
+    books = {}
+    for link in repository.links(session, invoice.id):
+        subscription = repository.subscription(session, link.subscription_id)
+        assert subscription is not None
+        books[subscription.id] = builder.tax_book(session, subscription, subscription.customer)
+        if link.charges_from_datetime != link.charges_to_datetime:  # a starting invoice bills no usage
+            kept.extend(builder.charge_fee_rows(session, invoice, subscription, link.charges_to_datetime))
+        session.add_all(kept)
+        session.flush()
+        closes_period = link.invoicing_reason != "subscription_starting" and any(
+            fee.fee_type == "subscription" and fee.subscription_id == subscription.id for fee in kept)
+        if closes_period:
+            true_up = builder.commitment_fee_row(session, invoice, subscription, link)
+            if true_up is not None:
+                true_up.position = len(kept) + 1
+                kept.append(true_up)
+    session.add_all(kept)
+    builder.apply_totals(invoice, kept, books, finalize=finalize)
+    session.flush()
+
+
+def document_prefix(organization: Organization) -> str:
+    """The organization's prefix, else Lago's default: 3 letters of the name and 4 of the id."""
+    if organization.document_number_prefix:
+        return organization.document_number_prefix
+    letters = re.sub(r"[^A-Za-z]", "", organization.name)[:3].upper() or "INV"
+    return f"{letters}-{organization.id.hex[-4:].upper()}"
+
+
+def _number(session: Session, invoice: Invoice, at: datetime) -> None:
+    """Give the next sequences and the number, under the organization's lock (one at a time)."""
+    repository.lock_numbering(session, invoice.organization_id)
+    customer_seq, organization_seq = repository.highest_numbers(session, invoice.organization_id,
+                                                                 invoice.customer_id)
+    organization = invoice.customer.organization
+    invoice.sequential_id, invoice.organization_sequential_id = customer_seq + 1, organization_seq + 1
+    prefix = document_prefix(organization)
+    if organization.document_numbering == "per_organization":
+        month = local_date(at, organization.timezone).strftime("%Y%m")
+        invoice.number = f"{prefix}-{month}-{invoice.organization_sequential_id:03d}"
+    else:
+        invoice.number = f"{prefix}-{invoice.customer.sequential_id:03d}-{invoice.sequential_id:03d}"
+
+
+def _finalize(session: Session, invoice: Invoice, at: datetime) -> None:
+    recompute(session, invoice, finalize=True)
+    _number(session, invoice, at)
+    invoice.status, invoice.finalized_at = "finalized", at
+    invoice.payment_status = "succeeded" if invoice.total_amount_cents == 0 else "pending"
+    session.flush()
+    _announce(session, invoice, "invoice.created")
+
+
+def _announce(session: Session, invoice: Invoice, webhook_type: str) -> None:
+    """The webhook, with the invoice serialized only if an endpoint of the organization takes it."""
+    if any(endpoint.event_types is None or webhook_type in endpoint.event_types
+           for endpoint in webhook_endpoints.endpoints_for(session, invoice.organization_id)):
+        webhooks.emit(session, invoice.organization_id, webhook_type, "invoice", invoice_json(session, invoice))
+
+
+def _draft(session: Session, organization: Organization, lago_id: str) -> Invoice:
+    invoice = repository.get(session, organization.id, lago_id, for_update=True)
+    if invoice.status != "draft":
+        raise NotFound("invoice")  # Lago answers 404 for an invoice that is not a draft
+    return invoice
+
+
+def finalize(session: Session, organization: Organization, lago_id: str) -> Invoice:
+    invoice = _draft(session, organization, lago_id)
+    _finalize(session, invoice, clock.now())
+    return invoice
+
+
+def refresh(session: Session, organization: Organization, lago_id: str) -> Invoice:
+    invoice = _draft(session, organization, lago_id)
+    recompute(session, invoice, finalize=False)
+    return invoice
+
+
+def void(session: Session, organization: Organization, lago_id: str) -> Invoice:
+    invoice = repository.get(session, organization.id, lago_id, for_update=True)
+    if invoice.status != "finalized":
+        raise NotAllowed("not_voidable")
+    invoice.status, invoice.voided_at = "voided", clock.now()
+    session.flush()
+    _announce(session, invoice, "invoice.voided")
+    return invoice
+
+
+def update(session: Session, organization: Organization, lago_id: str, data: InvoiceUpdate) -> Invoice:
+    invoice = repository.get(session, organization.id, lago_id, for_update=True)
+    if invoice.status == "voided":
+        raise NotAllowed("update_on_voided_invoice")
+    if data.metadata is not None:
+        invoice.invoice_metadata = _metadata(invoice.invoice_metadata, data.metadata)
+    changed = data.payment_status is not None and data.payment_status != invoice.payment_status
+    if data.payment_status is not None:
+        invoice.payment_status = data.payment_status
+        invoice.payment_status_changed_at = clock.now()
+    session.flush()
+    if changed:
+        _announce(session, invoice, "invoice.payment_status_updated")
+    return invoice
+
+
+def _metadata(current: list[dict[str, Any]], items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Lago's metadata update: items with an id change that entry, others are added; the list
+    becomes exactly what was sent."""
+    known = {entry["lago_id"]: entry for entry in current}
+    now = clock.now().isoformat().replace("+00:00", "Z")
+    result = []
+    for item in items:
+        entry = known.get(str(item.get("id"))) or {"lago_id": str(uuid.uuid4()), "created_at": now}
+        result.append({**entry, "key": item["key"], "value": item["value"]})
+    return result
+
+
+def refresh_drafts(database: Database, at: datetime, organization_id: uuid.UUID | None = None) -> int:
+    """Price again every draft still in its grace period, so late events reach it before it is
+    finalized; each in its own transaction. Returns how many were refreshed."""
+    with database.unit_of_work(write=False) as session:
+        drafts = repository.drafts_in_grace(session, at, organization_id)
+    for invoice_id in drafts:
+        with database.unit_of_work() as session:
+            invoice = session.get(Invoice, invoice_id, with_for_update=True)
+            if invoice is not None and invoice.status == "draft":
+                recompute(session, invoice, finalize=False)
+    return len(drafts)
+
+
+def finalize_due_drafts(database: Database, at: datetime, organization_id: uuid.UUID | None = None) -> list[uuid.UUID]:
+    """Finalize every draft whose grace period ended by ``at``, each in its own transaction."""
+    with database.unit_of_work(write=False) as session:
+        due = repository.drafts_due(session, at, organization_id)
+    done = []
+    for invoice_id in due:
+        with database.unit_of_work() as session:
+            invoice = session.get(Invoice, invoice_id, with_for_update=True)
+            if invoice is None or invoice.status != "draft":
+                continue
+            _finalize(session, invoice, at)
+            done.append(invoice_id)
+    return done

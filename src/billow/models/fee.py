@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from billow.core.types import DecimalText, JSONType, UTCDateTime
+from billow.models.base import Base, IdMixin, OrgScopedMixin, TimestampMixin
+
+FEE_TYPES = ("subscription", "charge", "commitment")
+
+
+class Fee(IdMixin, OrgScopedMixin, TimestampMixin, Base):
+    """One line of an invoice: the subscription fee, one charge's filter/group bucket (or its
+    min-amount true-up), or the minimum-commitment true-up.
+
+    Amounts are integer minor units, rounded once; the unrounded values are kept as decimal text.
+    ``item`` snapshots what the line bills (type, code, name, filters) as the invoice showed it.
+    """
+
+    __tablename__ = "fees"
+
+    invoice_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("invoices.id"), nullable=False, index=True)
+    subscription_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("subscriptions.id"), index=True)
+    charge_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    charge_filter_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # A charge's min-amount true-up points at the charge's first fee of the invoice.
+    true_up_parent_fee_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    fee_type: Mapped[str] = mapped_column(String(16), nullable=False)
+    position: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    item: Mapped[dict[str, Any]] = mapped_column(JSONType(), nullable=False, default=dict)
+    grouped_by: Mapped[dict[str, Any]] = mapped_column(JSONType(), nullable=False, default=dict)
+    amount_currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    amount_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    precise_amount_cents: Mapped[Decimal] = mapped_column(DecimalText, nullable=False)
+    units: Mapped[Decimal] = mapped_column(DecimalText, nullable=False)
+    total_aggregated_units: Mapped[Decimal] = mapped_column(DecimalText, nullable=False)
+    events_count: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    precise_coupons_amount_cents: Mapped[Decimal] = mapped_column(DecimalText, nullable=False, default=Decimal(0))
+    taxes_rate: Mapped[Decimal] = mapped_column(DecimalText, nullable=False, default=Decimal(0))
+    taxes_precise_amount_cents: Mapped[Decimal] = mapped_column(DecimalText, nullable=False, default=Decimal(0))
+    taxes_amount_cents: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    applied_taxes: Mapped[list[Any]] = mapped_column(JSONType(), nullable=False, default=list)
+    pay_in_advance: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    invoiceable: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    from_datetime: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    to_datetime: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
