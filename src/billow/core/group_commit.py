@@ -70,7 +70,7 @@ class GroupCommit:
         ``batcher(session, items)`` returns one entry per item: its result, or the exception that
         item must raise. It must undo the writes of a failed item itself (savepoints).
         """
-        return self._enqueue(_Write(None, batcher, item)).result()
+        return self._wait(_Write(None, batcher, item))
 
     async def submit_async(self, batcher: Callable[[Session, list[ItemT]], list[Any]], item: ItemT) -> Any:
         """:meth:`submit` for the event loop: awaits the commit without holding a thread."""

@@ -22,7 +22,7 @@ from billow.core.db import Database
 from billow.core.errors import NotAllowed, NotFound
 from billow.invoices import builder, repository
 from billow.invoices.schemas import InvoiceUpdate, invoice_json
-from billow.models import Customer, Invoice, Organization, Subscription
+from billow.models import Customer, Invoice, Organization
 from billow.pricing.periods import local_date, start_of_local_day
 from billow.webhooks import repository as webhook_endpoints
 from billow.webhooks import service as webhooks

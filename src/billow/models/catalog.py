@@ -1,9 +1,10 @@
 """The organization's catalog revision: raised by every flush that changes what usage is built on.
 
 Metrics (and their filters), plans (and their versions), charges, charge filters and taxes define
-how events are aggregated and priced (:mod:`billow.usage.profiles`, :mod:`billow.usage.service`). Any flush that adds, changes or deletes one of them raises the
-owning organization's ``catalog_revision`` in the same transaction, so a reader that saw a
-revision can trust what it derived from the catalog for as long as the revision stays the same.
+how events are aggregated and priced (:mod:`billow.usage.profiles`, :mod:`billow.usage.service`).
+Any flush that adds, changes or deletes one of them raises the owning organization's
+``catalog_revision`` in the same transaction, so a reader that saw a revision can trust what it
+derived from the catalog for as long as the revision stays the same.
 """
 
 from __future__ import annotations

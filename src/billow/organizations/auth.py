@@ -39,8 +39,8 @@ def _authenticate(request: Request, session: Session) -> Organization:
 
 class KeyCache:
     """API key digest -> organization id, remembered for ``seconds`` (unknown keys are not
-    remembered, so a new key works at once). The event endpoints authenticate through it: a
-    database read per request cost more than storing a single event."""
+    remembered, so a new key works at once). The event and usage endpoints authenticate through
+    it: a database read per request cost more than storing a single event."""
 
     def __init__(self, seconds: float = 30.0):
         self.seconds = seconds

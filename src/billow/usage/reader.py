@@ -82,7 +82,7 @@ def collect(session: Session, organization_id: uuid.UUID, external_subscription_
     result: dict[str, DimsUsage] = defaultdict(DimsUsage)
     for event in edges:
         result[profile.dims(dict(event.properties))].edge_events.append(event)
-    for dims, partials in store.hour_partials(session, organization_id, sub, code, first, end).items():
+    for dims, partials in store.window_partials(session, organization_id, sub, code, first, end).items():
         result[dims].partials.extend(partials)
     if profile.keeps_values:
         for dims, states in _value_states(session, organization_id, sub, profile, spec, window).items():

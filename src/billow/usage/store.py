@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, bindparam, false, or_, select, text
+from sqlalchemy import and_, bindparam, or_, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -245,11 +245,11 @@ def _order(key: tuple[Any, ...]) -> tuple[Any, ...]:
 # ---- reading -------------------------------------------------------------------------------------
 
 
-# Plain columns, not ORM entities: a usage read takes hundreds of hour rows per charge, and
-# building (and identity-mapping) an object per row cost most of its time.
-_PARTIAL_COLUMNS = (UsageAggregate.dims, UsageAggregate.grain, UsageAggregate.bucket, UsageAggregate.events, UsageAggregate.counted,
-                    UsageAggregate.total, UsageAggregate.maximum, UsageAggregate.latest_at, UsageAggregate.latest_seq,
-                    UsageAggregate.latest_value, UsageAggregate.tail)
+# Plain columns, not ORM entities: a usage read takes many bucket rows per charge, and building
+# (and identity-mapping) an object per row cost most of its time.
+_PARTIAL_COLUMNS = (UsageAggregate.dims, UsageAggregate.grain, UsageAggregate.bucket, UsageAggregate.events,
+                    UsageAggregate.counted, UsageAggregate.total, UsageAggregate.maximum, UsageAggregate.latest_at,
+                    UsageAggregate.latest_seq, UsageAggregate.latest_value, UsageAggregate.tail)
 
 
 def _partial_of_row(row: Any) -> Partial:
@@ -258,40 +258,44 @@ def _partial_of_row(row: Any) -> Partial:
                    row.latest_value, row.tail)
 
 
-def _covering(model: Any, start: datetime, end: datetime) -> ColumnElement[bool]:
-    """The stored buckets that tile ``[start, end)`` (hour-aligned): whole months, days, hours."""
-    runs = cover(start, end)
-    if not runs:
-        return false()
-    return or_(*(and_(model.grain == int(grain), model.bucket >= first, model.bucket < stop)
-                 for grain, first, stop in runs))
-
-
 def _scope(model: Any, organization_id: uuid.UUID, external_subscription_id: str, code: str) -> list[Any]:
     return [model.organization_id == organization_id, model.external_subscription_id == external_subscription_id,
             model.code == code]
 
 
 _RUNS = 5  # cover() gives at most hours, days, months, days, hours
-# Built once with a slot per run; unused slots take a grain no row has.
+
+
+def _slots(model: Any) -> ColumnElement[bool]:
+    """Buckets of ``model`` in one of the :func:`cover` runs given by :func:`_cover_params`: a slot
+    per run, so that statements using it are built once."""
+    return or_(*(and_(model.grain == bindparam(f"grain{i}"), model.bucket >= bindparam(f"from{i}"),
+                      model.bucket < bindparam(f"to{i}")) for i in range(_RUNS)))
+
+
+def _cover_params(start: datetime, end: datetime) -> dict[str, Any]:
+    """The slots' values for the buckets that tile the hour-aligned ``[start, end)``: whole months,
+    days, hours (unused slots take a grain no row has)."""
+    runs = cover(start, end)
+    params: dict[str, Any] = {}
+    for i in range(_RUNS):
+        grain, first, stop = runs[i] if i < len(runs) else (-1, start, start)
+        params.update({f"grain{i}": int(grain), f"from{i}": first, f"to{i}": stop})
+    return params
+
+
 _PARTIALS = select(*_PARTIAL_COLUMNS).where(
     UsageAggregate.organization_id == bindparam("organization_id"),
     UsageAggregate.external_subscription_id == bindparam("external_subscription_id"),
-    UsageAggregate.code == bindparam("code"),
-    or_(*(and_(UsageAggregate.grain == bindparam(f"grain{i}"), UsageAggregate.bucket >= bindparam(f"from{i}"),
-               UsageAggregate.bucket < bindparam(f"to{i}")) for i in range(_RUNS))))
+    UsageAggregate.code == bindparam("code"), _slots(UsageAggregate))
 
 
-def hour_partials(session: Session, organization_id: uuid.UUID, external_subscription_id: str, code: str,
-                  first_hour: datetime, end_hour: datetime) -> dict[str, list[Partial]]:
+def window_partials(session: Session, organization_id: uuid.UUID, external_subscription_id: str, code: str,
+                    first_hour: datetime, end_hour: datetime) -> dict[str, list[Partial]]:
     """Stored partials covering ``[first_hour, end_hour)``, by dimensions (the coarsest buckets
     that fit: a month-long window reads a month or a few dozen days and hours per dimension set)."""
-    runs = cover(first_hour, end_hour)
-    params: dict[str, Any] = {"organization_id": organization_id, "external_subscription_id": external_subscription_id,
-                              "code": code}
-    for i in range(_RUNS):
-        grain, first, stop = runs[i] if i < len(runs) else (-1, first_hour, first_hour)
-        params.update({f"grain{i}": int(grain), f"from{i}": first, f"to{i}": stop})
+    params = {"organization_id": organization_id, "external_subscription_id": external_subscription_id,
+              "code": code, **_cover_params(first_hour, end_hour)}
     result: dict[str, list[Partial]] = defaultdict(list)
     for row in session.execute(_PARTIALS, params):
         result[row.dims].append(_partial_of_row(row))
@@ -328,10 +332,12 @@ def value_state_rows(session: Session, organization_id: uuid.UUID, external_subs
     """Value states of the hours in ``[first_hour, end_hour)`` (``None``: unbounded; both
     ``None``: the all-time rows), by dimensions."""
     conditions = _scope(UsageValueState, organization_id, external_subscription_id, code)
+    params: dict[str, Any] = {}
     if first_hour is None and end_hour is None:
         conditions.append(UsageValueState.grain == ALL_GRAIN)
     elif first_hour is not None and end_hour is not None:
-        conditions.append(_covering(UsageValueState, first_hour, end_hour))
+        conditions.append(_slots(UsageValueState))
+        params = _cover_params(first_hour, end_hour)
     else:
         conditions.append(UsageValueState.grain == int(Grain.HOUR))
         if first_hour is not None:
@@ -341,7 +347,7 @@ def value_state_rows(session: Session, organization_id: uuid.UUID, external_subs
     result: dict[str, list[ValueState]] = defaultdict(list)
     columns = (UsageValueState.dims, UsageValueState.value, UsageValueState.last_at, UsageValueState.last_seq,
                UsageValueState.added)
-    for row in session.execute(select(*columns).where(*conditions)):
+    for row in session.execute(select(*columns).where(*conditions), params):
         result[row.dims].append(ValueState(row.value, (row.last_at, row.last_seq), row.added))
     return result
 
