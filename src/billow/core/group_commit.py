@@ -10,6 +10,11 @@ Writes of one kind can also be *merged*: :meth:`GroupCommit.submit` hands an ite
 and consecutive items of the same batcher in a group reach it together, in one call, so that
 the per-call cost (reading metadata, one statement per table) is paid once for many requests.
 The batcher owns the savepoints of its items and returns each item's result or exception.
+
+A batcher may also have a ``prepare(database, items)`` method: it runs before the writer's turn,
+outside any transaction, so that work needing no database (building rows) is done while another
+process holds the turn; its result reaches the batcher as ``batcher(session, items, prepared)``.
+The batcher must check that what was prepared still holds, and may ignore it.
 """
 
 from __future__ import annotations
@@ -117,26 +122,51 @@ class GroupCommit:
             if stop:
                 return
 
+    def _runs(self, group: list[_Write[Any]]) -> list[tuple[int, int]]:
+        """(start, end) of each write of ``group``: a run of consecutive items of one batcher, or
+        one plain write."""
+        runs: list[tuple[int, int]] = []
+        index = 0
+        while index < len(group):
+            end = index + 1
+            batcher = group[index].batcher
+            if batcher is not None:
+                while end < len(group) and group[end].batcher is batcher:
+                    end += 1
+            runs.append((index, end))
+            index = end
+        return runs
+
+    def _prepare(self, group: list[_Write[Any]], runs: list[tuple[int, int]]) -> dict[int, Any]:
+        prepared: dict[int, Any] = {}
+        for start, end in runs:
+            prepare = getattr(group[start].batcher, "prepare", None)
+            if prepare is None:
+                continue
+            try:
+                prepared[start] = prepare(self._database, [w.item for w in group[start:end]])
+            except Exception:  # the batcher does all of its work in the turn
+                prepared[start] = None
+        return prepared
+
     def _commit(self, group: list[_Write[Any]]) -> None:
+        runs = self._runs(group)
+        prepared = self._prepare(group, runs)
         try:
             with self._database.writer_turn(), self._database.unit_of_work() as session:
-                index = 0
-                while index < len(group):
-                    write = group[index]
-                    if write.batcher is not None:  # a run of consecutive items of one batcher: one call
-                        end = index + 1
-                        while end < len(group) and group[end].batcher is write.batcher:
-                            end += 1
-                        run = group[index:end]
-                        for item_write, outcome in zip(run, write.batcher(session, [w.item for w in run]),
-                                                       strict=True):
+                for start, end in runs:
+                    write = group[start]
+                    if write.batcher is not None:  # a run of items of one batcher: one call
+                        run = group[start:end]
+                        items = [w.item for w in run]
+                        outcomes = (write.batcher(session, items, prepared[start]) if start in prepared  # type: ignore[call-arg]
+                                    else write.batcher(session, items))
+                        for item_write, outcome in zip(run, outcomes, strict=True):
                             if isinstance(outcome, BaseException):
                                 item_write.error = outcome
                             else:
                                 item_write.result = outcome
-                        index = end
                         continue
-                    index += 1
                     assert write.work is not None
                     savepoint = session.begin_nested()
                     try:

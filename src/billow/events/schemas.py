@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import cached_property
 from typing import Any
 
 from billow.core import jsontext
@@ -36,7 +37,7 @@ class EventIn:
     properties: dict[str, Any]
     precise_total_amount_cents: Decimal | None
 
-    @property
+    @cached_property
     def key(self) -> tuple[str, str]:
         return (self.transaction_id, self.external_subscription_id)
 

@@ -23,6 +23,7 @@ from sqlalchemy import ColumnElement, bindparam, or_, select, text
 from sqlalchemy.orm import Session
 
 from billow.core import clock, jsontext
+from billow.core.db import Database
 from billow.core.errors import ValidationFailed
 from billow.core.types import sqlite_datetime, sqlite_uuid
 from billow.events.schemas import Errors, EventIn
@@ -136,46 +137,64 @@ def _driver_rows(organization_id: uuid.UUID, events: list[EventIn], lago_ids: li
     ]
 
 
-def _insert(session: Session, organization_id: uuid.UUID, events: list[EventIn]) -> dict[tuple[str, str], Any]:
-    """Insert, skipping keys another transaction stored meanwhile; returns the rows inserted."""
+@dataclass
+class _NewRows:
+    """Events as the driver inserts them (without ids on SQLite), with what their answers need."""
+
+    events: list[EventIn]
+    lago_ids: list[uuid.UUID]
+    rows: list[tuple[Any, ...]]
+    now: datetime
+
+
+def _new_rows(organization_id: uuid.UUID, events: list[EventIn], sqlite: bool) -> _NewRows:
     now = clock.now()
     lago_ids = [uuid.uuid4() for _ in events]
+    return _NewRows(events, lago_ids, _driver_rows(organization_id, events, lago_ids, now, sqlite), now)
+
+
+def _insert(session: Session, organization_id: uuid.UUID, events: list[EventIn],
+            new: _NewRows | None = None) -> dict[tuple[str, str], Any]:
+    """Insert, skipping keys another transaction stored meanwhile; returns the rows inserted."""
     connection = session.connection()
     sqlite = connection.dialect.name == "sqlite"
-    rows = _driver_rows(organization_id, events, lago_ids, now, sqlite)
+    new = new or _new_rows(organization_id, events, sqlite)
     if sqlite:
-        first = connection.exec_driver_sql("SELECT COALESCE(MAX(id), 0) + 1 FROM events").scalar_one()
-        connection.exec_driver_sql(_SQLITE_INSERT, [(first + index, *row) for index, row in enumerate(rows)])
+        first = _next_id(session)
+        connection.exec_driver_sql(_SQLITE_INSERT, [(first + index, *row) for index, row in enumerate(new.rows)])
         ids = {event.key: first + index for index, event in enumerate(events)}
     else:
-        columns = [list(values) for values in zip(*rows, strict=True)]
+        columns = [list(values) for values in zip(*new.rows, strict=True)]
         result = connection.exec_driver_sql(_UNNEST_INSERT, tuple(columns))
         ids = {(r.transaction_id, r.external_subscription_id): r.id for r in result}
     return {
         e.key: StoredEvent(lago_id, e.transaction_id, e.external_subscription_id, e.code, e.timestamp, e.properties,
-                           e.precise_total_amount_cents, now, ids[e.key])
-        for e, lago_id in zip(events, lago_ids, strict=True) if e.key in ids
+                           e.precise_total_amount_cents, new.now, ids[e.key])
+        for e, lago_id in zip(events, new.lago_ids, strict=True) if e.key in ids
     }
 
 
-def ingest(session: Session, organization_id: uuid.UUID, events: list[EventIn], *, batch: bool) -> list[StoredEvent]:
+def _next_id(session: Session) -> int:
+    return session.connection().exec_driver_sql("SELECT COALESCE(MAX(id), 0) + 1 FROM events").scalar_one()
+
+
+def ingest(session: Session, organization_id: uuid.UUID, events: list[EventIn], *, batch: bool,
+           prepared: Prepared | None = None) -> list[StoredEvent]:
     """Store ``events`` once each; return what is stored for each, in request order.
 
     Raises :class:`ValidationFailed` (keyed by index for a batch) when an event reuses a stored or
     earlier transaction id with different content, or its metric's expression cannot be computed.
+    ``prepared`` (see :func:`prepare`) is used when it still holds.
     """
+    current = rebuild.current(session, organization_id, {event.code for event in events})
+    if prepared is not None and prepared.holds(current):
+        stored = _ingest_prepared(session, organization_id, prepared)
+        if stored is not None:
+            return stored
     events = list(events)  # expressions replace events in this list, never the caller's
     errors: dict[int, Errors] = {}
-    current = rebuild.current(session, organization_id, {event.code for event in events})
     _apply_expressions(events, current, errors)
-
-    first: dict[tuple[str, str], int] = {}
-    for index, event in enumerate(events):
-        if index in errors:
-            continue
-        earlier = first.setdefault(event.key, index)
-        if earlier != index and not event.same_content(events[earlier]):
-            errors[index] = {"transaction_id": ["value_already_exist"]}
+    first = _first_of_keys(events, errors)
     if not errors and session.get_bind().dialect.name == "postgresql":
         inserted, existing = _insert_first(session, organization_id, events, first, batch)
     else:
@@ -201,6 +220,71 @@ def ingest(session: Session, organization_id: uuid.UUID, events: list[EventIn], 
         for row in inserted.values()
     ])
     return [inserted[e.key] if e.key in inserted else _stored(existing[e.key]) for e in events]
+
+
+def _first_of_keys(events: list[EventIn], errors: dict[int, Errors]) -> dict[tuple[str, str], int]:
+    """The index of each key's first event; a later event of a key with other content is an error."""
+    first: dict[tuple[str, str], int] = {}
+    for index, event in enumerate(events):
+        if index in errors:
+            continue
+        earlier = first.setdefault(event.key, index)
+        if earlier != index and not event.same_content(events[earlier]):
+            errors[index] = {"transaction_id": ["value_already_exist"]}
+    return first
+
+
+# ---- prepared outside the writer's turn (SQLite) -------------------------------------------------
+#
+# Several server processes on one SQLite file take turns writing. What needs no database (applying
+# expressions, the rows of the events and of their aggregates) is prepared before the turn, with
+# the metric profiles last known for the organization's catalog revision; in the turn, the events
+# go in if the revision is still the one prepared for and none of their keys is stored already
+# (else the usual path runs). Ids are known only in the turn: the prepared aggregate rows carry
+# positions as seqs, shifted by the first id when written.
+
+
+@dataclass
+class Prepared:
+    profiles: dict[str, Profile]
+    first: dict[tuple[str, str], int]
+    events: list[EventIn]  # after expressions
+    new: _NewRows  # the first event of each key, in key order
+    aggregates: store.Pending | None
+
+    def holds(self, current: dict[str, Profile]) -> bool:
+        return current.keys() == self.profiles.keys() and all(current[c] is p for c, p in self.profiles.items())
+
+
+def prepare(database: Database, organization_id: uuid.UUID, events: list[EventIn]) -> Prepared | None:
+    """What :func:`ingest` can take ready-made, or ``None`` (not SQLite, profiles not known yet, or
+    an event to refuse: the usual path finds the same answer)."""
+    if not database.sqlite:
+        return None
+    profiles = rebuild.known(database.engine, organization_id, {event.code for event in events})
+    if profiles is None:
+        return None
+    events = list(events)
+    errors: dict[int, Errors] = {}
+    _apply_expressions(events, profiles, errors)
+    first = _first_of_keys(events, errors)
+    if errors:
+        return None
+    fresh = [events[index] for index in first.values()]
+    aggregates = store.pending("sqlite", organization_id, profiles, [
+        store.Stored(e.external_subscription_id, e.code, UsageEvent(e.transaction_id, e.timestamp, e.properties, seq))
+        for seq, e in enumerate(fresh)])
+    return Prepared(profiles, first, events, _new_rows(organization_id, fresh, sqlite=True), aggregates)
+
+
+def _ingest_prepared(session: Session, organization_id: uuid.UUID, prepared: Prepared) -> list[StoredEvent] | None:
+    """Insert what was prepared, in the turn; ``None`` when a key is stored already (a retry)."""
+    fresh = prepared.new.events
+    if _existing(session, organization_id, fresh):
+        return None
+    inserted = _insert(session, organization_id, fresh, prepared.new)
+    store.write(session, prepared.aggregates, seq_offset=inserted[fresh[0].key].seq)
+    return [inserted[e.key] for e in prepared.events]
 
 
 def _insert_first(session: Session, organization_id: uuid.UUID, events: list[EventIn],
@@ -258,22 +342,34 @@ class IngestRequest:
     batch: bool
 
 
-def ingest_requests(session: Session, requests: list[IngestRequest]) -> list[list[StoredEvent] | Exception]:
+class _IngestRequests:
     """The batcher of :meth:`GroupCommit.submit`: each request's stored events, or its exception.
 
     Consecutive requests of one organization are stored by one :func:`ingest` call in one savepoint.
     If that call refuses anything (a bad event, a conflicting transaction id, within a request or
     across them), the savepoint is rolled back and each of those requests runs alone in its own
     savepoint, exactly as if it had been the only one: the answer of every request is the one it
-    would get alone, and nothing of a refused request is kept.
+    would get alone, and nothing of a refused request is kept. :meth:`prepare` readies each group
+    of requests outside the writer's turn (see :func:`prepare`).
     """
-    outcomes: list[list[StoredEvent] | Exception] = []
-    for chunk in _chunks(requests):
-        merged = _merged(session, chunk) if len(chunk) > 1 else None
-        if merged is None:
-            merged = [_alone(session, request) for request in chunk]
-        outcomes.extend(merged)
-    return outcomes
+
+    def prepare(self, database: Database, requests: list[IngestRequest]) -> list[Prepared | None]:
+        return [prepare(database, chunk[0].organization_id, [e for request in chunk for e in request.events])
+                for chunk in _chunks(requests)]
+
+    def __call__(self, session: Session, requests: list[IngestRequest],
+                 prepared: list[Prepared | None] | None = None) -> list[list[StoredEvent] | Exception]:
+        outcomes: list[list[StoredEvent] | Exception] = []
+        for index, chunk in enumerate(_chunks(requests)):
+            ready = prepared[index] if prepared is not None else None
+            merged = _merged(session, chunk, ready) if len(chunk) > 1 else None
+            if merged is None:
+                merged = [_alone(session, request, ready if len(chunk) == 1 else None) for request in chunk]
+            outcomes.extend(merged)
+        return outcomes
+
+
+ingest_requests = _IngestRequests()
 
 
 def _chunks(requests: list[IngestRequest]) -> list[list[IngestRequest]]:
@@ -290,11 +386,12 @@ def _chunks(requests: list[IngestRequest]) -> list[list[IngestRequest]]:
     return chunks
 
 
-def _merged(session: Session, chunk: list[IngestRequest]) -> list[list[StoredEvent] | Exception] | None:
+def _merged(session: Session, chunk: list[IngestRequest],
+            prepared: Prepared | None) -> list[list[StoredEvent] | Exception] | None:
     events = [event for request in chunk for event in request.events]
     savepoint = session.begin_nested()
     try:
-        stored = ingest(session, chunk[0].organization_id, events, batch=True)
+        stored = ingest(session, chunk[0].organization_id, events, batch=True, prepared=prepared)
         savepoint.commit()
     except Exception:
         savepoint.rollback()
@@ -307,10 +404,10 @@ def _merged(session: Session, chunk: list[IngestRequest]) -> list[list[StoredEve
     return outcomes
 
 
-def _alone(session: Session, request: IngestRequest) -> list[StoredEvent] | Exception:
+def _alone(session: Session, request: IngestRequest, prepared: Prepared | None) -> list[StoredEvent] | Exception:
     savepoint = session.begin_nested()
     try:
-        stored = ingest(session, request.organization_id, request.events, batch=request.batch)
+        stored = ingest(session, request.organization_id, request.events, batch=request.batch, prepared=prepared)
         savepoint.commit()
     except Exception as exc:  # this request's own failure: undo only its writes
         savepoint.rollback()

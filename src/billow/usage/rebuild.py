@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
+from billow.core.types import sqlite_uuid
 from billow.models import Event as EventRow
-from billow.models import Organization
 from billow.models import UsageAggregate, UsageProfile, UsageValueState
 from billow.usage import profiles, store
 from billow.usage.profiles import Profile
@@ -65,12 +65,20 @@ def refresh(session: Session, organization_id: uuid.UUID, codes: set[str]) -> di
     return current
 
 
-REVISION = select(Organization.catalog_revision).where(Organization.id == bindparam("organization_id"))
+# Plain driver SQL: this read runs in every ingest transaction, where SQLAlchemy's statement
+# handling cost more than the read itself.
+_REVISION_SQL = {"sqlite": "SELECT catalog_revision FROM organizations WHERE id = ?",
+                 "postgresql": "SELECT catalog_revision FROM organizations WHERE id = %s"}
+
+
 def catalog_revision(session: Session, organization_id: uuid.UUID) -> int | None:
     """The organization's catalog revision, read once per transaction."""
     known: dict[uuid.UUID, int | None] = session.info.setdefault("catalog_revisions", {})
     if organization_id not in known:
-        known[organization_id] = session.scalar(REVISION, {"organization_id": organization_id})
+        connection = session.connection()
+        dialect = connection.dialect.name
+        key: object = sqlite_uuid(organization_id) if dialect == "sqlite" else organization_id
+        known[organization_id] = connection.exec_driver_sql(_REVISION_SQL[dialect], (key,)).scalar()
     return known[organization_id]
 
 
@@ -96,6 +104,16 @@ def current(session: Session, organization_id: uuid.UUID, codes: set[str]) -> di
         kept = known[1] if known is not None and known[0] == revision else {}
         _KNOWN[key] = (revision, {**kept, **profiles_now})
     return profiles_now
+
+
+def known(engine: Engine, organization_id: uuid.UUID, codes: set[str]) -> dict[str, Profile] | None:
+    """The profiles of ``codes`` that :func:`current` gave at the organization's last revision it
+    read, without reading anything (``None`` if one is not known); :func:`current` tells, in a
+    transaction, whether they still hold."""
+    known_now = _KNOWN.get((str(engine.url), organization_id))
+    if known_now is None or not codes <= known_now[1].keys():
+        return None
+    return {code: known_now[1][code] for code in codes}
 
 
 def rebuild_all(session: Session, organization_id: uuid.UUID | None = None) -> dict[str, int]:

@@ -11,9 +11,9 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select, text
@@ -160,10 +160,10 @@ def _decimal(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
-def _partial_row(values: _Values, key: tuple[Any, ...], part: Partial) -> tuple[Any, ...]:
-    org, sub, code, grain, bucket, dims = key
+def _partial_row(values: _Values, org: Any, key: tuple[Any, ...], part: Partial) -> tuple[Any, ...]:
+    sub, code, grain, bucket, dims = key
     latest_at, latest_seq = part.latest_key if part.latest_key else (None, None)
-    return (values.uuid(org), sub, code, int(grain), values.instant(bucket), dims, part.events, part.counted,
+    return (org, sub, code, int(grain), values.instant(bucket), dims, part.events, part.counted,
             str(part.total), _decimal(part.maximum), values.instant(latest_at), latest_seq,
             _decimal(part.latest_value), str(part.tail))
 
@@ -190,8 +190,25 @@ def _buckets(timestamp_hour: datetime) -> tuple[tuple[int, datetime], ...]:
             (ALL_GRAIN, ALL_TIME))
 
 
-def add(session: Session, organization_id: uuid.UUID, profiles: dict[str, Profile], stored: Iterable[Stored]) -> None:
-    """Add newly stored events to the aggregates of their metric (events of unknown metrics are
+@dataclass
+class Pending:
+    """Aggregate rows made from newly stored events, ready for the upserts (:func:`write`).
+
+    Made outside the write transaction when the events' ids are not known yet: their seqs are then
+    positions, and :func:`write` adds the first id to them (``seq_offset``)."""
+
+    dialect: str
+    partials: list[tuple[Any, ...]]
+    states: list[tuple[Any, ...]]
+
+
+_PARTIAL_SEQ = _AGGREGATE_COLUMNS.index("latest_seq")
+_STATE_SEQ = _STATE_COLUMNS.index("last_seq")
+
+
+def pending(dialect: str, organization_id: uuid.UUID, profiles: dict[str, Profile],
+            stored: Iterable[Stored]) -> Pending | None:
+    """The aggregate rows ``stored`` adds to (``None``: none; events of unknown metrics are
     skipped: creating the metric later rebuilds its aggregates from the raw events)."""
     by_hour: dict[tuple[Any, ...], list[Event]] = defaultdict(list)
     for item in stored:
@@ -201,9 +218,10 @@ def add(session: Session, organization_id: uuid.UUID, profiles: dict[str, Profil
         dims = profile.dims(item.event.properties)
         by_hour[(item.external_subscription_id, item.code, dims, hour_of(item.event.timestamp))].append(item.event)
     if not by_hour:
-        return
-    dialect = session.get_bind().dialect.name
+        return None
     values = _Values(dialect)
+    org = values.uuid(organization_id)
+    # Keys leave the organization out (one per call): hashing its UUID cost more than the rest.
     rows: dict[tuple[Any, ...], Partial] = {}
     coarser: dict[tuple[Any, ...], list[Partial]] = defaultdict(list)
     states: dict[tuple[Any, ...], ValueState] = {}
@@ -211,35 +229,51 @@ def add(session: Session, organization_id: uuid.UUID, profiles: dict[str, Profil
         profile = profiles[code]
         part = partial_of(profile.field_name, events, hour + HOUR, present=profile.keeps_values,
                           tail=profile.keeps_tail)
-        rows[(organization_id, sub, code, Grain.HOUR, hour, dims)] = part
+        rows[(sub, code, Grain.HOUR, hour, dims)] = part
         for grain, bucket in _buckets(hour):
-            coarser[(organization_id, sub, code, grain, bucket, dims)].append(part)
+            coarser[(sub, code, grain, bucket, dims)].append(part)
         if profile.keeps_values and profile.field_name:
             for state in value_states(profile.field_name, events).values():
                 for grain, bucket in ((Grain.HOUR, hour), *_buckets(hour)):
-                    key = (organization_id, sub, code, grain, bucket, dims, state.value)
+                    key = (sub, code, grain, bucket, dims, state.value)
                     known = states.get(key)
                     if known is None or state.last_key > known.last_key:
                         states[key] = state
     for key, parts in coarser.items():
-        grain, bucket, tail = key[3], key[4], profiles[key[2]].keeps_tail
+        grain, bucket, tail = key[2], key[3], profiles[key[1]].keeps_tail
         if grain == ALL_GRAIN:  # no end to measure level-seconds to: its tail is not kept
             rows[key] = merge(parts, max(p.end for p in parts), tail=False)
         else:
             rows[key] = merge(parts, Grain(grain).end(bucket), tail=tail)
     # A stable order: concurrent writers on PostgreSQL lock rows in the same order (no deadlock).
-    _execute(session, _sql(dialect, "partials"),
-             [_partial_row(values, key, rows[key]) for key in sorted(rows, key=_order)])
-    if states:
-        _execute(session, _sql(dialect, "states"), [
-            (values.uuid(org), sub, code, int(grain), values.instant(bucket), dims, value,
-             values.instant(state.last_key[0]), state.last_key[1], state.added)
-            for (org, sub, code, grain, bucket, dims, value), state in sorted(states.items(),
-                                                                              key=lambda kv: _order(kv[0]))])
+    return Pending(
+        dialect,
+        [_partial_row(values, org, key, rows[key]) for key in sorted(rows)],
+        [(org, sub, code, int(grain), values.instant(bucket), dims, value, values.instant(state.last_key[0]),
+          state.last_key[1], state.added)
+         for (sub, code, grain, bucket, dims, value), state in sorted(states.items())],
+    )
 
 
-def _order(key: tuple[Any, ...]) -> tuple[Any, ...]:
-    return key[1:]
+def _offset(rows: list[tuple[Any, ...]], index: int, seq_offset: int) -> list[tuple[Any, ...]]:
+    if not seq_offset:
+        return rows
+    return [row if row[index] is None else (*row[:index], row[index] + seq_offset, *row[index + 1:])
+            for row in rows]
+
+
+def write(session: Session, rows: Pending | None, seq_offset: int = 0) -> None:
+    """Add ``rows`` into the stored aggregates, their seqs moved by ``seq_offset``."""
+    if rows is None:
+        return
+    _execute(session, _sql(rows.dialect, "partials"), _offset(rows.partials, _PARTIAL_SEQ, seq_offset))
+    if rows.states:
+        _execute(session, _sql(rows.dialect, "states"), _offset(rows.states, _STATE_SEQ, seq_offset))
+
+
+def add(session: Session, organization_id: uuid.UUID, profiles: dict[str, Profile], stored: Iterable[Stored]) -> None:
+    """Add newly stored events (seqs are their ids) to the aggregates of their metric."""
+    write(session, pending(session.get_bind().dialect.name, organization_id, profiles, stored))
 
 
 # ---- reading -------------------------------------------------------------------------------------

@@ -1,0 +1,109 @@
+"""Ingest prepared outside the writer's turn (SQLite): the same rows as the usual path, and the usual
+path whenever what was prepared no longer holds (a catalog change, a key stored meanwhile)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from billow.core.db import Database
+from billow.events import service
+from billow.events.schemas import EventIn
+from billow.models import Event as EventRow
+from billow.models import UsageAggregate
+from billow.usage import rebuild
+from billow.usage.store import ALL_GRAIN
+from tests.conftest import Org
+from tests.usage.test_current_usage import setup
+
+T0 = datetime(2024, 3, 5, 10, 30, tzinfo=UTC)
+
+
+def event(tx: str, value: Any, *, code: str = "last", at: datetime = T0) -> EventIn:
+    return EventIn(tx, "sub", code, at, True, {"v": value, "region": "eu"}, None)
+
+
+def aggregates(database: Database, org: Org) -> list[tuple[Any, ...]]:
+    with database.unit_of_work(write=False) as session:
+        rows = session.execute(select(UsageAggregate.code, UsageAggregate.grain, UsageAggregate.bucket,
+                                      UsageAggregate.dims, UsageAggregate.events, UsageAggregate.total,
+                                      UsageAggregate.latest_seq, UsageAggregate.latest_value)
+                               .where(UsageAggregate.organization_id == org.id))
+        return sorted(tuple(row) for row in rows)
+
+
+def ids(database: Database, org: Org) -> dict[str, int]:
+    with database.unit_of_work(write=False) as session:
+        rows = session.execute(select(EventRow.transaction_id, EventRow.id).where(EventRow.organization_id == org.id))
+        return {tx: id_ for tx, id_ in rows}
+
+
+def ingest(database: Database, org: Org, events: list[EventIn], prepared: service.Prepared | None) -> list[Any]:
+    with database.unit_of_work() as session:
+        return service.ingest(session, org.id, events, batch=True, prepared=prepared)
+
+
+def warm(database: Database, org: Org) -> None:
+    """One ingest through the usual path: the organization's profiles become known."""
+    ingest(database, org, [event("warm", 1)], None)
+
+
+def metrics(api: httpx.Client) -> None:
+    setup(api, metrics=[{"code": "last", "aggregation_type": "latest_agg", "field_name": "v"}],
+          charges=[{"code": "last", "charge_model": "standard", "properties": {"amount": "1"}}])
+
+
+def test_prepared_rows_equal_a_rebuild_from_the_raw_events(api: httpx.Client, database: Database, org: Org) -> None:
+    if not database.sqlite:
+        assert service.prepare(database, org.id, [event("a", 1)]) is None  # PostgreSQL has no turns
+        return
+    metrics(api)
+    assert service.prepare(database, org.id, [event("a", 1)]) is None  # nothing known yet
+    warm(database, org)
+    # Three events at one instant: the latest is the last ingested, told apart by its id (seq).
+    batch = [event("a", 5), event("b", 7), event("c", 3), event("a", 5)]
+    prepared = service.prepare(database, org.id, batch)
+    assert prepared is not None
+    stored = ingest(database, org, batch, prepared)
+    assert [s.transaction_id for s in stored] == ["a", "b", "c", "a"]
+    assert stored[0] is stored[3]
+    known = ids(database, org)
+    incremental = aggregates(database, org)
+    all_time = [row for row in incremental if row[1] == ALL_GRAIN]
+    assert [(row[4], row[6], row[7]) for row in all_time] == [(4, known["c"], 3)]
+    with database.unit_of_work() as session:
+        rebuild.rebuild_all(session, org.id)
+    assert aggregates(database, org) == incremental
+
+
+def test_a_catalog_change_after_preparing_takes_the_usual_path(api: httpx.Client, database: Database,
+                                                               org: Org) -> None:
+    if not database.sqlite:
+        return
+    metrics(api)
+    warm(database, org)
+    prepared = service.prepare(database, org.id, [event("a", 5)])
+    assert prepared is not None
+    body = {"billable_metric": {"filters": [{"key": "region", "values": ["eu", "us"]}]}}
+    assert api.put("billable_metrics/last", json=body).status_code == 200
+    ingest(database, org, [event("a", 5)], prepared)
+    # The prepared rows knew no filter: written, they would have gone under the empty dimensions.
+    all_time = {row[3]: row[4] for row in aggregates(database, org) if row[1] == ALL_GRAIN}
+    assert all_time == {'{"region":"eu"}': 2}
+
+
+def test_a_key_stored_meanwhile_is_acknowledged_once(api: httpx.Client, database: Database, org: Org) -> None:
+    if not database.sqlite:
+        return
+    metrics(api)
+    warm(database, org)
+    prepared = service.prepare(database, org.id, [event("a", 5), event("b", 6)])
+    assert prepared is not None
+    ingest(database, org, [event("a", 5)], None)  # another request stores "a" first
+    stored = ingest(database, org, [event("a", 5), event("b", 6)], prepared)
+    assert [s.transaction_id for s in stored] == ["a", "b"]
+    all_time = [row for row in aggregates(database, org) if row[1] == ALL_GRAIN]
+    assert [row[4] for row in all_time] == [3]  # warm, a, b: "a" counted once
