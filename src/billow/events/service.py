@@ -111,8 +111,8 @@ _COLUMNS = ("organization_id", "lago_id", "transaction_id", "external_subscripti
 # PostgreSQL: the rows as one array per column, unnested by the server. A multi-row VALUES list
 # is a long query text that psycopg parses on every call (its cost grows with the rows).
 _UNNEST_INSERT = (
-    f"INSERT INTO events ({', '.join(_COLUMNS)}) SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::varchar[],"
-    " %s::varchar[], %s::varchar[], %s::timestamptz[], %s::text[], %s::varchar[], %s::timestamptz[])"
+    f"INSERT INTO events ({', '.join(_COLUMNS)}) SELECT * FROM unnest(%b::uuid[], %b::uuid[], %b::varchar[],"
+    " %b::varchar[], %b::varchar[], %b::timestamptz[], %b::text[], %b::varchar[], %b::timestamptz[])"
     " ON CONFLICT (organization_id, transaction_id, external_subscription_id) DO NOTHING"
     " RETURNING id, transaction_id, external_subscription_id"
 )

@@ -80,7 +80,7 @@ def _upsert_sql(dialect: str, table: str, columns: tuple[str, ...], conflict: st
     if dialect == "sqlite":
         source = f"VALUES ({', '.join(['?'] * len(columns))})"
     else:
-        source = "SELECT * FROM unnest(" + ", ".join(f"%s::{_ARRAY_TYPES.get(c, 'varchar[]')}" for c in columns) + ")"
+        source = "SELECT * FROM unnest(" + ", ".join(f"%b::{_ARRAY_TYPES.get(c, 'varchar[]')}" for c in columns) + ")"
     return (f"INSERT INTO {table} ({', '.join(columns)}) {source} "
             f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}{where}")
 
