@@ -108,11 +108,9 @@ def _existing_postgresql(session: Session, organization_id: uuid.UUID,
 _COLUMNS = ("organization_id", "lago_id", "transaction_id", "external_subscription_id", "code", "timestamp",
             "properties", "precise_total_amount_cents", "created_at")
 
-# PostgreSQL: the rows as one array per column, unnested by the server. A multi-row VALUES list
-# is a long query text that psycopg parses on every call (its cost grows with the rows).
-_UNNEST_INSERT = (
-    f"INSERT INTO events ({', '.join(_COLUMNS)}) SELECT * FROM unnest(%b::uuid[], %b::uuid[], %b::varchar[],"
-    " %b::varchar[], %b::varchar[], %b::timestamptz[], %b::text[], %b::varchar[], %b::timestamptz[])"
+# PostgreSQL: the rows as one JSON parameter taken apart by the server (see billow.usage.store).
+_PG_INSERT = (
+    f"INSERT INTO events ({', '.join(_COLUMNS)}) {store.pg_rows_source(_COLUMNS)}"
     " ON CONFLICT (organization_id, transaction_id, external_subscription_id) DO NOTHING"
     " RETURNING id, transaction_id, external_subscription_id"
 )
@@ -126,12 +124,13 @@ _SQLITE_INSERT = f"INSERT INTO events (id, {', '.join(_COLUMNS)}) VALUES ({', '.
 
 def _driver_rows(organization_id: uuid.UUID, events: list[EventIn], lago_ids: list[uuid.UUID], now: datetime,
                  sqlite: bool) -> list[tuple[Any, ...]]:
-    """Each event as the driver takes it, with the values the column types would write."""
-    org: Any = sqlite_uuid(organization_id) if sqlite else organization_id
-    created: Any = sqlite_datetime(now) if sqlite else now
+    """Each event as the driver takes it: the texts SQLite stores for the column types, or the
+    ISO texts of PostgreSQL's JSON rows."""
+    as_uuid, instant = (sqlite_uuid, sqlite_datetime) if sqlite else (str, datetime.isoformat)
+    org, created = as_uuid(organization_id), instant(now)
     return [
-        (org, sqlite_uuid(lago_id) if sqlite else lago_id, e.transaction_id, e.external_subscription_id, e.code,
-         sqlite_datetime(e.timestamp) if sqlite else e.timestamp, jsontext.dumps_parsed(e.properties),
+        (org, as_uuid(lago_id), e.transaction_id, e.external_subscription_id, e.code, instant(e.timestamp),
+         jsontext.dumps_parsed(e.properties),
          None if e.precise_total_amount_cents is None else str(e.precise_total_amount_cents), created)
         for e, lago_id in zip(events, lago_ids, strict=True)
     ]
@@ -164,9 +163,8 @@ def _insert(session: Session, organization_id: uuid.UUID, events: list[EventIn],
         connection.exec_driver_sql(_SQLITE_INSERT, [(first + index, *row) for index, row in enumerate(new.rows)])
         ids = {event.key: first + index for index, event in enumerate(events)}
     else:
-        columns = [list(values) for values in zip(*new.rows, strict=True)]
-        result = connection.exec_driver_sql(_UNNEST_INSERT, tuple(columns))
-        ids = {(r.transaction_id, r.external_subscription_id): r.id for r in result}
+        result = connection.exec_driver_sql(_PG_INSERT, (store.json_rows(new.rows),))
+        ids = {(r.transaction_id, r.external_subscription_id): r.id for r in result.all()}
     return {
         e.key: StoredEvent(lago_id, e.transaction_id, e.external_subscription_id, e.code, e.timestamp, e.properties,
                            e.precise_total_amount_cents, new.now, ids[e.key])

@@ -7,6 +7,7 @@ engine registers on SQLite, where decimals are kept as text).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -67,20 +68,26 @@ _STATE_COLUMNS = ("organization_id", "external_subscription_id", "code", "grain"
 _AGGREGATE_KEY = "organization_id, external_subscription_id, code, grain, bucket, dims"
 
 
-# PostgreSQL array types of the columns, for one ``unnest`` statement per table: the rows travel
-# as one array per column and the server runs a single upsert (an executemany is one statement
-# execution per row on the server).
-_ARRAY_TYPES = {"organization_id": "uuid[]", "grain": "smallint[]", "bucket": "timestamptz[]", "events": "bigint[]",
-                "counted": "bigint[]", "latest_at": "timestamptz[]", "latest_seq": "bigint[]",
-                "last_at": "timestamptz[]", "last_seq": "bigint[]", "added": "boolean[]"}
+# PostgreSQL: the rows travel as one JSON text (an array of arrays, written by the C encoder) that
+# the server takes apart; one statement per table. Arrays per column cost more to send: psycopg
+# builds array parameters element by element in Python, in either format. Column types by name
+# (varchar otherwise).
+PG_TYPES = {"organization_id": "uuid", "lago_id": "uuid", "grain": "smallint", "bucket": "timestamptz",
+            "events": "bigint", "counted": "bigint", "latest_at": "timestamptz", "latest_seq": "bigint",
+            "last_at": "timestamptz", "last_seq": "bigint", "added": "boolean", "timestamp": "timestamptz",
+            "properties": "text", "created_at": "timestamptz"}
+json_rows = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def pg_rows_source(columns: tuple[str, ...]) -> str:
+    """``SELECT`` of the rows of one JSON parameter (see :data:`json_rows`), as ``columns``."""
+    values = ", ".join(f"(e->>{index})::{PG_TYPES.get(column, 'varchar')}" for index, column in enumerate(columns))
+    return f"SELECT {values} FROM json_array_elements(%s::json) AS e"
 
 
 def _upsert_sql(dialect: str, table: str, columns: tuple[str, ...], conflict: str, updates: str,
                 where: str = "") -> str:
-    if dialect == "sqlite":
-        source = f"VALUES ({', '.join(['?'] * len(columns))})"
-    else:
-        source = "SELECT * FROM unnest(" + ", ".join(f"%b::{_ARRAY_TYPES.get(c, 'varchar[]')}" for c in columns) + ")"
+    source = f"VALUES ({', '.join(['?'] * len(columns))})" if dialect == "sqlite" else pg_rows_source(columns)
     return (f"INSERT INTO {table} ({', '.join(columns)}) {source} "
             f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}{where}")
 
@@ -91,7 +98,7 @@ def _execute(session: Session, sql: str, rows: list[tuple[Any, ...]]) -> None:
     if connection.dialect.name == "sqlite":
         connection.exec_driver_sql(sql, rows)
     else:
-        connection.exec_driver_sql(sql, tuple(list(column) for column in zip(*rows, strict=True)))
+        connection.exec_driver_sql(sql, (json_rows(rows),))
 
 
 def _aggregate_updates(dialect: str) -> str:
@@ -132,27 +139,28 @@ def _sql(dialect: str, name: str) -> str:
 
 
 class _Values:
-    """Python values -> what the driver stores for the project's column types (SQLite's texts
-    remembered: one write repeats the same organization and buckets on many rows)."""
+    """Python values -> the texts the driver sends for the project's column types (SQLite's
+    storage, ISO texts in PostgreSQL's JSON rows), remembered: one write repeats the same
+    organization and buckets on many rows."""
 
     def __init__(self, dialect: str):
-        self.sqlite = dialect == "sqlite"
+        sqlite = dialect == "sqlite"
+        self._uuid = sqlite_uuid if sqlite else str
+        self._instant = sqlite_datetime if sqlite else datetime.isoformat
         self._texts: dict[Any, str] = {}
 
-    def uuid(self, value: uuid.UUID) -> Any:
-        if not self.sqlite:
-            return value
+    def uuid(self, value: uuid.UUID) -> str:
         text = self._texts.get(value)
         if text is None:
-            text = self._texts[value] = sqlite_uuid(value)
+            text = self._texts[value] = self._uuid(value)
         return text
 
-    def instant(self, value: datetime | None) -> Any:
-        if not self.sqlite or value is None:
-            return value
+    def instant(self, value: datetime | None) -> str | None:
+        if value is None:
+            return None
         text = self._texts.get(value)
         if text is None:
-            text = self._texts[value] = sqlite_datetime(value)
+            text = self._texts[value] = self._instant(value)
         return text
 
 
