@@ -13,6 +13,7 @@ from billow.core.wire import dump, iso_utc
 from billow.customers.schemas import CustomerOut
 from billow.fees.schemas import fee_json
 from billow.invoices import repository
+from billow.invoices.credits import credits_json
 from billow.models import Invoice, InvoiceSubscription, Subscription
 from billow.models.invoice import PAYMENT_STATUSES, STATUSES
 from billow.pricing.periods import local_date
@@ -123,6 +124,6 @@ def invoice_json(session: Session, invoice: Invoice, *, full: bool = True) -> di
         billing_periods=[_billing_period(link, subscriptions_by_id[link.subscription_id]) for link in links],
         subscriptions=[subscriptions.wire(session, s, with_plan=False) for s in subscriptions_by_id.values()],
         fees=_fees(session, invoice, subscriptions_by_id),
-        credits=[],
+        credits=credits_json(session, invoice),
     )
     return body
