@@ -32,6 +32,12 @@ def of_invoice(session: Session, invoice_id: uuid.UUID) -> Sequence[CreditNote]:
     return session.scalars(stmt.order_by(CreditNote.sequential_id)).all()
 
 
+def offset_cents(session: Session, invoice_id: uuid.UUID) -> int:
+    """What credit notes offset against what the invoice owes."""
+    return int(session.scalar(select(func.coalesce(func.sum(CreditNote.offset_amount_cents), 0))
+                              .where(CreditNote.invoice_id == invoice_id)) or 0)
+
+
 def next_sequential_id(session: Session, invoice_id: uuid.UUID) -> int:
     highest = session.scalar(select(func.max(CreditNote.sequential_id)).where(CreditNote.invoice_id == invoice_id))
     return (highest or 0) + 1
@@ -114,4 +120,4 @@ def list_query(organization_id: uuid.UUID, filters: CreditNoteFilters,
         stmt = stmt.where(CreditNote.total_amount_cents >= filters.amount_from)
     if filters.amount_to is not None:
         stmt = stmt.where(CreditNote.total_amount_cents <= filters.amount_to)
-    return stmt.order_by(CreditNote.created_at.desc(), CreditNote.id)
+    return stmt.order_by(CreditNote.created_at.desc(), CreditNote.sequential_id.desc(), CreditNote.id)

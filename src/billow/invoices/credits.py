@@ -65,12 +65,16 @@ def record(session: Session, invoice: Invoice, totals: InvoiceTotals, spent: Cre
 
 
 def credits_json(session: Session, invoice: Invoice) -> list[dict[str, Any]]:
-    """The invoice's ``credits``: coupons (before taxes), then credit notes (after taxes)."""
-    result = []
-    for credit in sorted(_of(session, invoice), key=lambda c: not c.before_taxes):
+    """The invoice's ``credits``: coupons in the order they applied (before taxes), then credit
+    notes, oldest first (after taxes)."""
+    entries = []
+    for credit in _of(session, invoice):
         if credit.applied_coupon_id is not None:
-            item = coupon_item(session.get_one(AppliedCoupon, credit.applied_coupon_id))
+            applied = session.get_one(AppliedCoupon, credit.applied_coupon_id)
+            coupon = applied.coupon
+            scope = 0 if coupon.limited_billable_metrics else 1 if coupon.limited_plans else 2
+            entries.append(((0, scope, applied.created_at), credit_json(credit, coupon_item(applied))))
         else:
-            item = balance.credit_note_item(session.get_one(CreditNote, credit.credit_note_id))
-        result.append(credit_json(credit, item))
-    return result
+            note = session.get_one(CreditNote, credit.credit_note_id)
+            entries.append(((1, 0, note.created_at), credit_json(credit, balance.credit_note_item(note))))
+    return [entry for _, entry in sorted(entries, key=lambda pair: pair[0])]

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from billow.core import clock
 from billow.core.wire import dump, iso_utc
+from billow.credit_notes import repository as credit_notes
 from billow.customers.schemas import CustomerOut
 from billow.fees.schemas import fee_json
 from billow.invoices import repository
@@ -72,6 +73,7 @@ def invoice_json(session: Session, invoice: Invoice, *, full: bool = True) -> di
     customer = invoice.customer
     today = local_date(clock.now(), customer.applicable_timezone)
     pending = invoice.status == "finalized" and invoice.payment_status != "succeeded"
+    offsets = credit_notes.offset_cents(session, invoice.id)
     body: dict[str, Any] = {
         "lago_id": str(invoice.id),
         "billing_entity_code": None,
@@ -97,9 +99,9 @@ def invoice_json(session: Session, invoice: Invoice, *, full: bool = True) -> di
         "prepaid_purchased_credit_amount_cents": 0,
         "progressive_billing_credit_amount_cents": invoice.progressive_billing_credit_amount_cents,
         "total_amount_cents": invoice.total_amount_cents,
-        "total_due_amount_cents": invoice.total_amount_cents if pending else 0,
+        "total_due_amount_cents": max(0, invoice.total_amount_cents - offsets) if pending else 0,
         "total_paid_amount_cents": invoice.total_amount_cents if invoice.payment_status == "succeeded" else 0,
-        "total_offsetted_credit_note_amount_cents": 0,
+        "total_offsetted_credit_note_amount_cents": offsets,
         "version_number": 4,
         "self_billed": False,
         "file_url": None,

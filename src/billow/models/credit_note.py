@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from billow.core.types import DecimalText, JSONType, UTCDateTime
 from billow.models.base import Base, IdMixin, OrgScopedMixin, TimestampMixin
 from billow.models.customer import Customer
+from billow.models.fee import Fee
 from billow.models.invoice import Invoice
 
 REASONS = ("duplicated_charge", "product_unsatisfactory", "order_change", "order_cancellation",
@@ -76,3 +77,5 @@ class CreditNoteItem(IdMixin, OrgScopedMixin, TimestampMixin, Base):
     amount_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
     precise_amount_cents: Mapped[Decimal] = mapped_column(DecimalText, nullable=False)
     amount_currency: Mapped[str] = mapped_column(String(3), nullable=False)
+
+    fee: Mapped[Fee] = relationship(lazy="joined", innerjoin=True)
