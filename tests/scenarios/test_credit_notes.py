@@ -206,3 +206,39 @@ def test_estimate_equals_create_on_an_invoice_with_a_coupon(api: httpx.Client, a
         estimate["taxes_amount_cents"], 1080, estimate["taxes_rate"])
     assert [(t["amount_cents"], t["base_amount_cents"]) for t in note["applied_taxes"]] == [
         (t["amount_cents"], t["base_amount_cents"]) for t in estimate["applied_taxes"]]
+
+
+def test_upgrade_of_a_plan_paid_in_advance_credits_the_unused_day(api: httpx.Client, at: Clock,
+                                                                  database: Database, org: Org) -> None:
+    # lago-semantics 5.3: 10.00 EUR/month in advance, anniversary on the 29th, upgraded on Sep 28 to a yearly plan.
+    plan(api, "monthly", 1000, pay_in_advance=True)
+    plan(api, "yearly", 12000, interval="yearly", pay_in_advance=True)
+    customer(api, "cus")
+    subscribe(api, at, "sub", "cus", "monthly", utc(2023, 8, 29), billing_time="anniversary")
+    bill(database, org, utc(2023, 8, 29, 1))
+    [starting] = invoices(api)
+    assert starting["fees_amount_cents"] == 1000  # Aug 29 - Sep 28, in advance, whole
+    at(utc(2023, 9, 28, 10))
+    ok(api.post("subscriptions", json={"subscription": {"external_customer_id": "cus", "plan_code": "yearly",
+                                                        "external_id": "sub"}}))
+    [note] = ok(api.get("credit_notes"))["credit_notes"]
+    # The period Aug 29 - Sep 28 has 31 days; on an upgrade the upgrade day is credited too: 1 day.
+    # 1000 x 1 / 31 = 32.26 -> 32.
+    assert (note["lago_invoice_id"], note["reason"], note["total_amount_cents"], note["credit_amount_cents"]) == (
+        starting["lago_id"], "order_change", 32, 32)
+
+
+def test_voiding_an_invoice_gives_its_credit_notes_their_credit_back(api: httpx.Client, at: Clock,
+                                                                     database: Database, org: Org) -> None:
+    january = _january(api, at, database, org)
+    note = create(api, january, 1000, credit_amount_cents=1200)
+    at(utc(2024, 3, 1))
+    bill(database, org, utc(2024, 3, 1))
+    february = invoices(api)[-1]
+    assert february["credit_notes_amount_cents"] == 1200  # 3720 - 1200 = 2520 due
+    ok(api.post(f"invoices/{february['lago_id']}/void"))
+    back = ok(api.get(f"credit_notes/{note['lago_id']}"))["credit_note"]
+    assert (back["credit_status"], back["balance_amount_cents"]) == ("available", 1200)
+    at(utc(2024, 4, 1))
+    bill(database, org, utc(2024, 4, 1))
+    assert invoices(api)[-1]["total_amount_cents"] == 2520  # March: 3720 - the 1200 credited again

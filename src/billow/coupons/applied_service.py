@@ -158,6 +158,7 @@ def record_use(session: Session, invoice: Invoice, applied: AppliedCoupon, resul
                     amount_cents=result.amount_cents, amount_currency=invoice.currency, before_taxes=True,
                     terminated_coupon=ends)
     session.add(credit)
+    session.expire(applied, ["credits"])
     return credit
 
 
@@ -170,3 +171,4 @@ def give_back(session: Session, credits: Sequence[Credit]) -> None:
             applied.frequency_duration_remaining += 1
         if credit.terminated_coupon:
             applied.status, applied.terminated_at = "active", None
+        session.expire(applied, ["credits"])

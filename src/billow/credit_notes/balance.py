@@ -31,11 +31,13 @@ def record_use(session: Session, invoice: Invoice, note: CreditNote, use: pricin
 
 
 def give_back(session: Session, credits: Sequence[Credit]) -> None:
+    """Credit again what these credits took (a voided credit note stays voided, at 0)."""
     for credit in credits:
         note = session.get_one(CreditNote, credit.credit_note_id)
+        if note.credit_status == "voided":
+            continue
         note.balance_amount_cents += credit.amount_cents
-        if note.credit_status == "consumed":
-            note.credit_status = "available"
+        note.credit_status = "available"
 
 
 def credit_note_item(note: CreditNote) -> dict[str, Any]:

@@ -59,6 +59,12 @@ def fees(session: Session, invoice_id: uuid.UUID, fee_ids: Sequence[uuid.UUID]) 
     return {fee.id: fee for fee in session.scalars(stmt)}
 
 
+def lock_customer(session: Session, customer_id: uuid.UUID) -> None:
+    """Serialise what spends a customer's coupons and credit notes (a row lock on PostgreSQL that
+    does not wait for the key-share locks of rows being inserted for the customer)."""
+    session.execute(select(Customer.id).where(Customer.id == customer_id).with_for_update(key_share=True))
+
+
 def available_for(session: Session, customer_id: uuid.UUID, currency: str) -> Sequence[CreditNote]:
     """The customer's credit notes with a balance to consume, oldest first."""
     stmt = select(CreditNote).where(CreditNote.customer_id == customer_id, CreditNote.currency == currency,

@@ -204,7 +204,6 @@ def apply_totals(invoice: Invoice, fees: list[Fee], books: dict[uuid.UUID | None
     rates = [books[fee.subscription_id].rates(fee) for fee in fees]
     spent = credits.CreditInputs()
     if finalize:
-        credits.release(session, invoice)
         spent = credits.inputs(session, invoice, start_of_local_day(invoice.issuing_date,
                                                                     invoice.customer.applicable_timezone))
     totals = compute_invoice(_priced(session, fees, rates), currency=invoice.currency, finalize=finalize,

@@ -4,7 +4,8 @@ At finalization :func:`inputs` gathers the customer's coupons in force and its c
 a balance; :func:`billow.pricing.invoice.compute_invoice` decides what each gives; :func:`record`
 writes one ``credits`` row per coupon and credit note used and moves their state (uses left,
 terminated, balance). Pricing an invoice again first undoes its earlier credits
-(:func:`release`), so a coupon or a credit note is never consumed twice by the same invoice.
+(:func:`release`, called by :func:`inputs`), so a coupon or a credit note is never consumed twice
+by the same invoice.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from billow.coupons import applied_service
 from billow.coupons.schemas import coupon_item, credit_json
 from billow.credit_notes import balance
+from billow.credit_notes import repository as credit_notes
 from billow.models import AppliedCoupon, CreditNote, Credit, Invoice
 from billow.pricing import coupons as pricing_coupons
 from billow.pricing import credits as pricing_credits
@@ -41,6 +43,8 @@ def _of(session: Session, invoice: Invoice) -> list[Credit]:
 def release(session: Session, invoice: Invoice) -> None:
     """Give back what ``invoice`` took from coupons and credit notes and forget its credits."""
     credits = _of(session, invoice)
+    if not credits:
+        return
     applied_service.give_back(session, [c for c in credits if c.applied_coupon_id is not None])
     balance.give_back(session, [c for c in credits if c.credit_note_id is not None])
     for credit in credits:
@@ -48,7 +52,18 @@ def release(session: Session, invoice: Invoice) -> None:
     session.flush()
 
 
+def recredit(session: Session, invoice: Invoice) -> None:
+    """``invoice`` is voided: the credit notes it consumed get that amount back (its coupons do not)."""
+    balance.give_back(session, [c for c in _of(session, invoice) if c.credit_note_id is not None])
+    session.flush()
+
+
 def inputs(session: Session, invoice: Invoice, at: datetime) -> CreditInputs:
+    """The customer's coupons in force at ``at`` and credit notes with a balance, once what an
+    earlier pricing of ``invoice`` took is given back. The customer stays locked until the
+    invoice's transaction ends, so two invoices never spend the same credit."""
+    credit_notes.lock_customer(session, invoice.customer_id)
+    release(session, invoice)
     return CreditInputs(applied_service.for_invoice(session, invoice.customer, at),
                         balance.for_invoice(session, invoice))
 
