@@ -88,6 +88,16 @@ def test_refunds_limited_to_what_was_paid_and_fees_to_what_is_left(api: httpx.Cl
     assert numbers == [f"{invoice['number']}-CN2", f"{invoice['number']}-CN1"]  # newest first
 
 
+def test_items_of_one_fee_add_up(api: httpx.Client, invoice: dict[str, Any], unchanged: Callable[[], Any]) -> None:
+    fee_id = invoice["fees"][0]["lago_id"]
+    body = {"invoice_id": invoice["lago_id"], "credit_amount_cents": 3840,  # 3200 + 640 VAT
+            "items": [{"fee_id": fee_id, "amount_cents": 1600}, {"fee_id": fee_id, "amount_cents": 1600}]}
+    with unchanged():
+        refused = _refused(api.post("credit_notes", json={"credit_note": body}))
+    # Each item alone fits the 3100 of the fee; together they ask 3200.
+    assert refused["error_details"]["amount_cents"] == ["higher_than_remaining_fee_amount"]
+
+
 def test_not_found_and_not_finalized(api: httpx.Client, invoice: dict[str, Any], at: Clock, database: Database,
                                      org: Org, unchanged: Callable[[], Any]) -> None:
     with unchanged():

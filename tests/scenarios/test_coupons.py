@@ -31,7 +31,8 @@ def coupon(api: httpx.Client, code: str, **fields: Any) -> None:
 def apply(api: httpx.Client, at: Clock, customer_id: str, code: str, when: Any, **fields: Any) -> dict[str, Any]:
     at(when)
     body = {"external_customer_id": customer_id, "coupon_code": code, **fields}
-    return ok(api.post("applied_coupons", json={"applied_coupon": body}))["applied_coupon"]  # type: ignore[no-any-return]
+    created: dict[str, Any] = ok(api.post("applied_coupons", json={"applied_coupon": body}))["applied_coupon"]
+    return created
 
 
 def applied(api: httpx.Client, customer_id: str) -> dict[str, dict[str, Any]]:
@@ -156,3 +157,19 @@ def test_a_draft_does_not_consume_coupons_and_finalization_consumes_them_once(ap
     assert [(i["coupons_amount_cents"], i["total_amount_cents"]) for i in april] == [(1000, 2000)]
     assert (applied(api, "cus")["once"]["status"], applied(api, "cus")["once"]["amount_cents_remaining"]) == (
         "terminated", 0)
+
+
+def test_coupon_limited_to_one_plan(api: httpx.Client, at: Clock, database: Database, org: Org) -> None:
+    plan(api, "small", 1000)
+    plan(api, "large", 2000)
+    customer(api, "cus")
+    coupon(api, "largeonly", coupon_type="fixed_amount", amount_cents=300, amount_currency="EUR",
+           frequency="forever", applies_to={"plan_codes": ["large"]})
+    subscribe(api, at, "s1", "cus", "small", utc(2024, 3, 1))
+    subscribe(api, at, "s2", "cus", "large", utc(2024, 3, 1))
+    apply(api, at, "cus", "largeonly", utc(2024, 3, 2))
+    at(utc(2024, 4, 1))
+    bill(database, org, utc(2024, 4, 1))
+    # One invoice per subscription: the coupon only reaches the fees of "large": 2000 - 300 = 1700.
+    assert [(i["billing_periods"][0]["external_subscription_id"], i["coupons_amount_cents"], i["total_amount_cents"])
+            for i in invoices(api)] == [("s1", 0, 1000), ("s2", 300, 1700)]

@@ -74,7 +74,8 @@ def _rates(fee: Fee) -> tuple[TaxRate, ...]:
 
 def price_items(session: Session, invoice: Invoice, wanted: list[tuple[uuid.UUID, Decimal]]) -> Draft:
     """Price ``wanted`` (fee id, unrounded amount) on ``invoice``; an unknown fee is a 404, an
-    amount above what the fee has left to credit is reported in ``errors``."""
+    amount above what the fee has left to credit (earlier credit notes and earlier items of
+    ``wanted`` included) is reported in ``errors``."""
     fees = repository.fees(session, invoice.id, [fee_id for fee_id, _ in wanted])
     credited = repository.credited_by_fee(session, invoice.id)
     errors: ErrorDetails = {}
@@ -85,6 +86,7 @@ def price_items(session: Session, invoice: Invoice, wanted: list[tuple[uuid.UUID
             raise NotFound("fee")
         if amount > fee_creditable_cents(fee.amount_cents, credited.get(fee.id, [])):
             errors["amount_cents"] = ["higher_than_remaining_fee_amount"]
+        credited.setdefault(fee.id, []).append(amount)
         items.append((fee, amount))
     totals = credit_note_totals([CreditItem(str(fee.id), amount, fee.amount_cents, fee.precise_coupons_amount_cents,
                                             _rates(fee)) for fee, amount in items])
@@ -106,11 +108,12 @@ def _room(session: Session, invoice: Invoice) -> tuple[int, int, int]:
 
 
 def _tax_lines(priced: Draft) -> list[dict[str, Any]]:
-    names = {tax["tax_code"]: tax for fee, _ in priced.items for tax in fee.applied_taxes}
-    return [{"lago_tax_id": names[tax.code].get("lago_tax_id"), "tax_name": names[tax.code].get("tax_name"),
-             "tax_code": tax.code, "tax_rate": float(tax.rate), "tax_description": names[tax.code].get("tax_description"),
-             "amount_cents": tax.amount_cents, "amount_currency": priced.invoice.currency,
-             "base_amount_cents": round_cents(tax.base_amount_cents)}
+    """Per tax code: the tax as the invoice named it, its base and amount on this credit note."""
+    named = {tax["tax_code"]: tax for fee, _ in priced.items for tax in fee.applied_taxes}
+    return [{"lago_tax_id": named[tax.code].get("lago_tax_id"), "tax_name": named[tax.code].get("tax_name"),
+             "tax_code": tax.code, "tax_rate": float(tax.rate),
+             "tax_description": named[tax.code].get("tax_description"), "amount_cents": tax.amount_cents,
+             "amount_currency": priced.invoice.currency, "base_amount_cents": round_cents(tax.base_amount_cents)}
             for tax in priced.totals.applied_taxes]
 
 
@@ -188,7 +191,8 @@ def issue(session: Session, priced: Draft, *, reason: str, credit: int, refund: 
                                    amount_currency=invoice.currency))
     session.flush()
     session.refresh(note)
-    webhooks.emit(session, invoice.organization_id, "credit_note.created", "credit_note", credit_note_json(session, note))
+    webhooks.emit(session, invoice.organization_id, "credit_note.created", "credit_note",
+                  credit_note_json(session, note))
     return note
 
 

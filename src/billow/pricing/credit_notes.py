@@ -77,7 +77,8 @@ def credit_note_totals(items: Sequence[CreditItem]) -> CreditNoteTotals:
     subtotal = round_cents(base)
     rate = ZERO
     if base > 0:
-        rate = ARITHMETIC.divide(ARITHMETIC.multiply(precise_taxes, _HUNDRED), base).quantize(_RATE_PLACES, rounding=ROUND_HALF_UP)
+        rate = ARITHMETIC.divide(ARITHMETIC.multiply(precise_taxes, _HUNDRED), base)
+        rate = rate.quantize(_RATE_PLACES, rounding=ROUND_HALF_UP)
     return CreditNoteTotals(
         items_amount_cents=items_cents, precise_coupons_adjustment_amount_cents=coupons,
         coupons_adjustment_amount_cents=round_cents(coupons), applied_taxes=taxes,
