@@ -118,18 +118,12 @@ def _bind_currency(customer: Customer, currency: str) -> None:
 # ---- use on invoices -----------------------------------------------------------------------------
 
 
-def _in_force(applied: AppliedCoupon, at: datetime) -> bool:
-    coupon = applied.coupon
-    return coupon.expiration != "time_limit" or coupon.expiration_at is None or coupon.expiration_at > at
-
-
-def for_invoice(session: Session, customer: Customer, at: datetime) -> dict[str, tuple[AppliedCoupon, pricing.Coupon]]:
-    """The customer's coupons in force at ``at``, keyed as the pricing sees them. A once fixed
-    coupon has what its earlier credits did not grant left; the others their full amount."""
+def for_invoice(session: Session, customer: Customer) -> dict[str, tuple[AppliedCoupon, pricing.Coupon]]:
+    """The customer's active coupons, keyed as the pricing sees them. A once fixed coupon has what
+    its earlier credits did not grant left; the others their full amount. (A coupon's expiration
+    date ends its being applied to customers, not the applications made before it.)"""
     found = {}
     for applied in repository.active_for_customer(session, customer.id):
-        if not _in_force(applied, at):
-            continue
         coupon = applied.coupon
         remaining = None
         if coupon.coupon_type == "fixed_amount" and applied.frequency == "once":

@@ -105,10 +105,8 @@ def list_query(organization_id: uuid.UUID, filters: CreditNoteFilters,
         stmt = stmt.join(Customer, Customer.id == CreditNote.customer_id)
     if filters.external_customer_id:
         stmt = stmt.where(Customer.external_id == filters.external_customer_id)
-    if filters.invoice_number or filters.search_term:
-        stmt = stmt.join(Invoice, Invoice.id == CreditNote.invoice_id)
     if filters.invoice_number:
-        stmt = stmt.where(Invoice.number == filters.invoice_number)
+        stmt = stmt.join(Invoice, Invoice.id == CreditNote.invoice_id).where(Invoice.number == filters.invoice_number)
     if filters.search_term:
         like = f"%{filters.search_term}%"
         stmt = stmt.where(or_(CreditNote.number.ilike(like), Customer.name.ilike(like),

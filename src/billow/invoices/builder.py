@@ -23,7 +23,7 @@ from billow.invoices import credits, repository
 from billow.models import Customer, Fee, Invoice, InvoiceSubscription, Subscription, Tax
 from billow.pricing.invoice import InvoiceTotals, commitment_true_up, compute_invoice
 from billow.pricing.periods import BillingWindow
-from billow.pricing.periods import date_diff_with_timezone, start_of_local_day
+from billow.pricing.periods import date_diff_with_timezone
 from billow.pricing.proration import SubscriptionFee, prorate, round_cents
 from billow.pricing.taxes import Fee as PricedFee
 from billow.pricing.taxes import FeeKind, TaxRate, percent_of, taxes_for_fee
@@ -204,8 +204,7 @@ def apply_totals(invoice: Invoice, fees: list[Fee], books: dict[uuid.UUID | None
     rates = [books[fee.subscription_id].rates(fee) for fee in fees]
     spent = credits.CreditInputs()
     if finalize:
-        spent = credits.inputs(session, invoice, start_of_local_day(invoice.issuing_date,
-                                                                    invoice.customer.applicable_timezone))
+        spent = credits.inputs(session, invoice)
     totals = compute_invoice(_priced(session, fees, rates), currency=invoice.currency, finalize=finalize,
                              coupons=[coupon for _, coupon in spent.coupons.values()],
                              credit_notes=[note for _, note in spent.credit_notes.values()])

@@ -1,6 +1,6 @@
 """Coupons and credit notes an invoice consumes when it is finalized, and its ``credits`` list.
 
-At finalization :func:`inputs` gathers the customer's coupons in force and its credit notes with
+At finalization :func:`inputs` gathers the customer's active coupons and its credit notes with
 a balance; :func:`billow.pricing.invoice.compute_invoice` decides what each gives; :func:`record`
 writes one ``credits`` row per coupon and credit note used and moves their state (uses left,
 terminated, balance). Pricing an invoice again first undoes its earlier credits
@@ -21,7 +21,7 @@ from billow.coupons import applied_service
 from billow.coupons.schemas import coupon_item, credit_json
 from billow.credit_notes import balance
 from billow.credit_notes import repository as credit_notes
-from billow.models import AppliedCoupon, CreditNote, Credit, Invoice
+from billow.models import AppliedCoupon, Credit, CreditNote, Invoice
 from billow.pricing import coupons as pricing_coupons
 from billow.pricing import credits as pricing_credits
 from billow.pricing.invoice import InvoiceTotals
@@ -58,13 +58,13 @@ def recredit(session: Session, invoice: Invoice) -> None:
     session.flush()
 
 
-def inputs(session: Session, invoice: Invoice, at: datetime) -> CreditInputs:
-    """The customer's coupons in force at ``at`` and credit notes with a balance, once what an
+def inputs(session: Session, invoice: Invoice) -> CreditInputs:
+    """The customer's active coupons and credit notes with a balance, once what an
     earlier pricing of ``invoice`` took is given back. The customer stays locked until the
     invoice's transaction ends, so two invoices never spend the same credit."""
     credit_notes.lock_customer(session, invoice.customer_id)
     release(session, invoice)
-    return CreditInputs(applied_service.for_invoice(session, invoice.customer, at),
+    return CreditInputs(applied_service.for_invoice(session, invoice.customer),
                         balance.for_invoice(session, invoice))
 
 
