@@ -44,7 +44,7 @@ ITEM_PLACES = Decimal("0.00001")  # item amounts are kept with 5 decimals of a m
 
 
 @dataclass(frozen=True)
-class Draft:
+class PricedItems:
     """The credit note some items of ``invoice`` make, before it is split and written."""
 
     invoice: Invoice
@@ -72,7 +72,7 @@ def _rates(fee: Fee) -> tuple[TaxRate, ...]:
     return tuple(TaxRate(tax["tax_code"], Decimal(str(tax["tax_rate"]))) for tax in fee.applied_taxes)
 
 
-def price_items(session: Session, invoice: Invoice, wanted: list[tuple[uuid.UUID, Decimal]]) -> Draft:
+def price_items(session: Session, invoice: Invoice, wanted: list[tuple[uuid.UUID, Decimal]]) -> PricedItems:
     """Price ``wanted`` (fee id, unrounded amount) on ``invoice``; an unknown fee is a 404, an
     amount above what the fee has left to credit (earlier credit notes and earlier items of
     ``wanted`` included) is reported in ``errors``."""
@@ -90,7 +90,7 @@ def price_items(session: Session, invoice: Invoice, wanted: list[tuple[uuid.UUID
         items.append((fee, amount))
     totals = credit_note_totals([CreditItem(str(fee.id), amount, fee.amount_cents, fee.precise_coupons_amount_cents,
                                             _rates(fee)) for fee, amount in items])
-    return Draft(invoice, items, totals, errors)
+    return PricedItems(invoice, items, totals, errors)
 
 
 def _paid_cents(invoice: Invoice) -> int:
@@ -107,7 +107,7 @@ def _room(session: Session, invoice: Invoice) -> tuple[int, int, int]:
     return remaining, refundable, max(0, due)
 
 
-def _tax_lines(priced: Draft) -> list[dict[str, Any]]:
+def _tax_lines(priced: PricedItems) -> list[dict[str, Any]]:
     """Per tax code: the tax as the invoice named it, its base and amount on this credit note."""
     named = {tax["tax_code"]: tax for fee, _ in priced.items for tax in fee.applied_taxes}
     return [{"lago_tax_id": named[tax.code].get("lago_tax_id"), "tax_name": named[tax.code].get("tax_name"),
@@ -135,7 +135,7 @@ def estimate(session: Session, organization: Organization, data: CreditNoteEstim
                          (min(total, remaining), min(total, refundable), min(total, offsettable)))
 
 
-def _check(session: Session, priced: Draft, credit: int, refund: int, offset: int) -> None:
+def _check(session: Session, priced: PricedItems, credit: int, refund: int, offset: int) -> None:
     """Lago's validations of a new credit note; 422 with every failing field."""
     invoice, total = priced.invoice, priced.totals.total_amount_cents
     errors: ErrorDetails = dict(priced.errors)
@@ -162,7 +162,7 @@ def _check(session: Session, priced: Draft, credit: int, refund: int, offset: in
         raise ValidationFailed(errors)
 
 
-def issue(session: Session, priced: Draft, *, reason: str, credit: int, refund: int, offset: int,
+def issue(session: Session, priced: PricedItems, *, reason: str, credit: int, refund: int, offset: int,
           description: str | None = None, metadata: dict[str, Any] | None = None) -> CreditNote:
     """Write the credit note (numbered after its invoice) and announce it."""
     invoice, totals = priced.invoice, priced.totals
