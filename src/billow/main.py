@@ -13,6 +13,7 @@ from billow.config import Settings
 from billow.core.db import Database
 from billow.core.errors import install_error_handlers
 from billow.coupons.router import router as coupons_router
+from billow.credit_notes.router import router as credit_notes_router
 from billow.customers.router import router as customers_router
 from billow.events.router import IngestMiddleware
 from billow.events.router import router as events_router
@@ -32,6 +33,7 @@ ROUTERS: list[APIRouter] = [
     add_ons_router,
     billable_metrics_router,
     coupons_router,
+    credit_notes_router,
     customers_router,
     events_router,
     fees_router,

@@ -1,9 +1,12 @@
-"""Applying coupons to customers, and ending those applications."""
+"""Applying coupons to customers, ending those applications, and their use on invoices: the
+customer's active coupons as :mod:`billow.pricing.coupons` takes them (:func:`for_invoice`) and
+what an invoice took from each (:func:`record_use`, undone by :func:`give_back`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -12,9 +15,10 @@ from billow.core import clock
 from billow.core.errors import NotAllowed, NotFound, ValidationFailed
 from billow.core.repository import parse_uuid
 from billow.coupons import repository
-from billow.coupons.schemas import AppliedCouponCreate
+from billow.coupons.schemas import AppliedCouponCreate, remaining_amount_cents
 from billow.customers import repository as customers
-from billow.models import AppliedCoupon, Coupon, Customer, Organization
+from billow.models import AppliedCoupon, Coupon, Credit, Customer, Invoice, Organization
+from billow.pricing import coupons as pricing
 
 
 def apply(session: Session, organization: Organization, data: AppliedCouponCreate) -> AppliedCoupon:
@@ -109,3 +113,56 @@ def _bind_currency(customer: Customer, currency: str) -> None:
         customer.currency = currency
     elif customer.currency != currency:
         raise ValidationFailed.field("currency", "currencies_does_not_match")
+
+
+# ---- use on invoices -----------------------------------------------------------------------------
+
+
+def for_invoice(session: Session, customer: Customer) -> dict[str, tuple[AppliedCoupon, pricing.Coupon]]:
+    """The customer's active coupons, keyed as the pricing sees them. A once fixed coupon has what
+    its earlier credits did not grant left; the others their full amount. (A coupon's expiration
+    date ends its being applied to customers, not the applications made before it.)"""
+    found = {}
+    for applied in repository.active_for_customer(session, customer.id):
+        coupon = applied.coupon
+        remaining = None
+        if coupon.coupon_type == "fixed_amount" and applied.frequency == "once":
+            remaining = remaining_amount_cents(applied)
+        found[str(applied.id)] = (applied, pricing.Coupon(
+            key=str(applied.id), coupon_type=pricing.CouponType(coupon.coupon_type),
+            frequency=pricing.Frequency(applied.frequency), applied_at=applied.created_at,
+            amount_cents=applied.amount_cents or 0, percentage_rate=applied.percentage_rate or Decimal(0),
+            currency=applied.amount_currency, amount_cents_remaining=remaining,
+            billable_metric_ids=tuple(str(m.id) for m in coupon.billable_metrics) if coupon.limited_billable_metrics
+            else (),
+            plan_ids=tuple(str(p.id) for p in coupon.plans) if coupon.limited_plans else (),
+            frequency_duration_remaining=applied.frequency_duration_remaining,
+        ))
+    return found
+
+
+def record_use(session: Session, invoice: Invoice, applied: AppliedCoupon, result: pricing.CouponResult,
+               at: datetime) -> Credit:
+    """The coupon's credit on ``invoice`` and its state afterwards (uses left, terminated)."""
+    applied.frequency_duration_remaining = result.frequency_duration_remaining
+    ends = result.terminated and applied.status != "terminated"
+    if ends:
+        terminate_all([applied], at)
+    credit = Credit(organization_id=invoice.organization_id, invoice_id=invoice.id, applied_coupon_id=applied.id,
+                    amount_cents=result.amount_cents, amount_currency=invoice.currency, before_taxes=True,
+                    terminated_coupon=ends)
+    session.add(credit)
+    session.expire(applied, ["credits"])
+    return credit
+
+
+def give_back(session: Session, credits: Sequence[Credit]) -> None:
+    """Undo coupon credits about to be priced again: a use of a recurring coupon is counted back,
+    a coupon the use ended is active again (a once fixed coupon's remaining amount follows)."""
+    for credit in credits:
+        applied = session.get_one(AppliedCoupon, credit.applied_coupon_id)
+        if applied.frequency == "recurring" and applied.frequency_duration_remaining is not None:
+            applied.frequency_duration_remaining += 1
+        if credit.terminated_coupon:
+            applied.status, applied.terminated_at = "active", None
+        session.expire(applied, ["credits"])

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from billow.core.wire import CurrencyCode, DecimalString, UtcDateTime, WireIn, WireOut
-from billow.models import AppliedCoupon, Coupon
+from billow.models import AppliedCoupon, Coupon, Credit
 
 CouponType = Literal["fixed_amount", "percentage"]
 Frequency = Literal["once", "recurring", "forever"]
@@ -168,14 +168,32 @@ class AppliedCouponOut(WireOut):
             external_customer_id=customer.external_id,
             amount_cents_remaining=remaining_amount_cents(data),
             expiration_at=coupon.expiration_at,
-            # Coupon credits are recorded on invoices; none exist before invoicing is built.
-            credits=[],
+            credits=[credit_json(credit, coupon_item(data)) for credit in data.credits],
         )
         return row
 
 
 def remaining_amount_cents(applied: AppliedCoupon) -> int | None:
-    """What is left of a one-time fixed amount (the other kinds have no remaining amount)."""
+    """What is left of a one-time fixed amount: its amount less what invoices took (the other
+    kinds have no remaining amount)."""
     if applied.coupon.coupon_type != "fixed_amount" or applied.frequency != "once" or applied.amount_cents is None:
         return None
-    return applied.amount_cents
+    return max(0, applied.amount_cents - sum(credit.amount_cents for credit in applied.credits))
+
+
+def coupon_item(applied: AppliedCoupon) -> dict[str, Any]:
+    """The ``item`` of a coupon's credit on an invoice."""
+    coupon = applied.coupon
+    return {"lago_item_id": str(coupon.id), "type": "coupon", "code": coupon.code, "name": coupon.name}
+
+
+def credit_json(credit: Credit, item: dict[str, Any]) -> dict[str, Any]:
+    """Lago's Credit object: what a coupon or a credit note took off an invoice."""
+    return {
+        "lago_id": str(credit.id),
+        "amount_cents": credit.amount_cents,
+        "amount_currency": credit.amount_currency,
+        "before_taxes": credit.before_taxes,
+        "item": item,
+        "invoice": {"lago_id": str(credit.invoice_id), "payment_status": credit.invoice.payment_status},
+    }

@@ -15,10 +15,11 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
+from billow.core import clock
 from billow.core.money import exponent
-from billow.invoices import repository
+from billow.invoices import credits, repository
 from billow.models import Customer, Fee, Invoice, InvoiceSubscription, Subscription, Tax
 from billow.pricing.invoice import InvoiceTotals, commitment_true_up, compute_invoice
 from billow.pricing.periods import BillingWindow
@@ -178,13 +179,37 @@ def _tax_json(tax: Tax | None, code: str, rate: Decimal, amount_cents: int, curr
             "amount_cents": amount_cents, "amount_currency": currency}
 
 
+def _priced(session: Session, fees: list[Fee], rates: list[tuple[TaxRate, ...]]) -> list[PricedFee]:
+    """The fees as the pricing takes them: what coupons limited to plans or metrics look at."""
+    plans: dict[uuid.UUID | None, str | None] = {None: None}
+    for fee in fees:
+        if fee.subscription_id not in plans:
+            plan = session.get_one(Subscription, fee.subscription_id).plan
+            plans[fee.subscription_id] = str(plan.parent_id or plan.id)
+    return [PricedFee(str(i), FeeKind(fee.fee_type), fee.amount_cents,
+                      billable_metric_id=fee.item.get("lago_item_id") if fee.fee_type == "charge" else None,
+                      plan_id=plans[fee.subscription_id], taxes=rates[i])
+            for i, fee in enumerate(fees)]
+
+
 def apply_totals(invoice: Invoice, fees: list[Fee], books: dict[uuid.UUID | None, TaxBook], *,
                  finalize: bool) -> InvoiceTotals:
-    """Every total of ``invoice`` and the tax fields of each fee, by ``compute_invoice``."""
+    """Every total of ``invoice`` and the tax fields of each fee, by ``compute_invoice``.
+
+    Finalizing spends the customer's coupons and credit notes (:mod:`billow.invoices.credits`),
+    after giving back whatever an earlier pricing of this invoice took.
+    """
+    session = object_session(invoice)
+    assert session is not None
     rates = [books[fee.subscription_id].rates(fee) for fee in fees]
-    priced = [PricedFee(str(i), FeeKind(fee.fee_type), fee.amount_cents, taxes=rates[i])
-              for i, fee in enumerate(fees)]
-    totals = compute_invoice(priced, currency=invoice.currency, finalize=finalize)
+    spent = credits.CreditInputs()
+    if finalize:
+        spent = credits.inputs(session, invoice)
+    totals = compute_invoice(_priced(session, fees, rates), currency=invoice.currency, finalize=finalize,
+                             coupons=[coupon for _, coupon in spent.coupons.values()],
+                             credit_notes=[note for _, note in spent.credit_notes.values()])
+    if finalize:
+        credits.record(session, invoice, totals, spent, clock.now())
     names = next(iter(books.values())).names if books else {}
     for fee, line, fee_rates in zip(fees, totals.fees, rates, strict=True):
         fee.precise_coupons_amount_cents = line.precise_coupons_amount_cents

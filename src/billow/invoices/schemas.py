@@ -10,9 +10,11 @@ from sqlalchemy.orm import Session
 
 from billow.core import clock
 from billow.core.wire import dump, iso_utc
+from billow.credit_notes import repository as credit_notes
 from billow.customers.schemas import CustomerOut
 from billow.fees.schemas import fee_json
 from billow.invoices import repository
+from billow.invoices.credits import credits_json
 from billow.models import Invoice, InvoiceSubscription, Subscription
 from billow.models.invoice import PAYMENT_STATUSES, STATUSES
 from billow.pricing.periods import local_date
@@ -71,6 +73,7 @@ def invoice_json(session: Session, invoice: Invoice, *, full: bool = True) -> di
     customer = invoice.customer
     today = local_date(clock.now(), customer.applicable_timezone)
     pending = invoice.status == "finalized" and invoice.payment_status != "succeeded"
+    offsets = credit_notes.offset_cents(session, invoice.id)
     body: dict[str, Any] = {
         "lago_id": str(invoice.id),
         "billing_entity_code": None,
@@ -96,9 +99,9 @@ def invoice_json(session: Session, invoice: Invoice, *, full: bool = True) -> di
         "prepaid_purchased_credit_amount_cents": 0,
         "progressive_billing_credit_amount_cents": invoice.progressive_billing_credit_amount_cents,
         "total_amount_cents": invoice.total_amount_cents,
-        "total_due_amount_cents": invoice.total_amount_cents if pending else 0,
+        "total_due_amount_cents": max(0, invoice.total_amount_cents - offsets) if pending else 0,
         "total_paid_amount_cents": invoice.total_amount_cents if invoice.payment_status == "succeeded" else 0,
-        "total_offsetted_credit_note_amount_cents": 0,
+        "total_offsetted_credit_note_amount_cents": offsets,
         "version_number": 4,
         "self_billed": False,
         "file_url": None,
@@ -123,6 +126,6 @@ def invoice_json(session: Session, invoice: Invoice, *, full: bool = True) -> di
         billing_periods=[_billing_period(link, subscriptions_by_id[link.subscription_id]) for link in links],
         subscriptions=[subscriptions.wire(session, s, with_plan=False) for s in subscriptions_by_id.values()],
         fees=_fees(session, invoice, subscriptions_by_id),
-        credits=[],
+        credits=credits_json(session, invoice),
     )
     return body

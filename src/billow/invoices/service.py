@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from billow.core import clock
 from billow.core.db import Database
 from billow.core.errors import NotAllowed, NotFound
-from billow.invoices import builder, repository
+from billow.invoices import builder, credits, repository
 from billow.invoices.schemas import InvoiceUpdate, invoice_json
 from billow.models import Customer, Invoice, Organization
 from billow.pricing.periods import local_date, start_of_local_day
@@ -160,6 +160,7 @@ def void(session: Session, organization: Organization, lago_id: str) -> Invoice:
     if invoice.status != "finalized":
         raise NotAllowed("not_voidable")
     invoice.status, invoice.voided_at = "voided", clock.now()
+    credits.recredit(session, invoice)
     session.flush()
     _announce(session, invoice, "invoice.voided")
     return invoice

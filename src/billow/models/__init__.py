@@ -8,6 +8,8 @@ from billow.models.billable_metric import BillableMetric, BillableMetricFilter
 from billow.models.charge import Charge, charge_taxes
 from billow.models.charge_filter import ChargeFilter
 from billow.models.coupon import Coupon, coupon_billable_metrics, coupon_plans
+from billow.models.credit import Credit
+from billow.models.credit_note import CreditNote, CreditNoteItem
 from billow.models.customer import Customer, customer_taxes
 from billow.models.customer_metadata import CustomerMetadata
 from billow.models.event import Event
@@ -41,6 +43,9 @@ __all__ = [
     "Charge",
     "ChargeFilter",
     "Coupon",
+    "Credit",
+    "CreditNote",
+    "CreditNoteItem",
     "Customer",
     "CustomerMetadata",
     "Event",

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from billow.core.types import DecimalText, UTCDateTime
 from billow.models.base import Base, IdMixin, OrgScopedMixin, TimestampMixin
 from billow.models.coupon import Coupon
+from billow.models.credit import Credit
 from billow.models.customer import Customer
 
 
@@ -31,3 +32,5 @@ class AppliedCoupon(IdMixin, OrgScopedMixin, TimestampMixin, Base):
 
     coupon: Mapped[Coupon] = relationship(lazy="joined", innerjoin=True)
     customer: Mapped[Customer] = relationship(lazy="joined", innerjoin=True)
+    # What invoices took from this coupon, oldest first.
+    credits: Mapped[list[Credit]] = relationship(viewonly=True, order_by="Credit.created_at", lazy="selectin")

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from billow.core import clock
 from billow.core.errors import NotFound, ValidationFailed
+from billow.credit_notes.termination import credit_unused_fee
 from billow.customers import repository as customers
 from billow.customers import service as customers_service
 from billow.customers.schemas import CustomerIn
@@ -233,6 +234,7 @@ def _upgrade(session: Session, current: Subscription, plan: Plan, data: Subscrip
     _cancel_next(session, current, now)
     current.status, current.terminated_at = "terminated", now
     session.flush()  # the old row leaves "active" before the new one takes its external id
+    _credit_unused_fee(session, current, upgrade=True)
     new = _successor(current, plan, data, started_at=now)
     session.add(new)
     session.flush()
@@ -342,7 +344,18 @@ def terminate_for_customer(session: Session, customer: Customer) -> None:
 def _terminate(session: Session, subscription: Subscription, now: datetime) -> None:
     _cancel_next(session, subscription, now)
     subscription.status, subscription.terminated_at = "terminated", now
+    _credit_unused_fee(session, subscription)
     _announce(session, subscription, "subscription.terminated")
+
+
+def _credit_unused_fee(session: Session, subscription: Subscription, *, upgrade: bool = False) -> None:
+    """A plan paid in advance ended early: credit the unused days of its last fee (a credit note)."""
+    if not subscription.plan.pay_in_advance:
+        return
+    session.flush()
+    terms = pricing(session, subscription)
+    credit_unused_fee(session, subscription, plan_amount_cents=terms.amount_cents,
+                      trial_end=trial_end(session, subscription, terms), upgrade=upgrade)
 
 
 def _cancel(session: Session, subscription: Subscription, now: datetime) -> None:

@@ -1,0 +1,1 @@
+"""Credit notes: money given back on finalized invoices (credit, refund, offset)."""
