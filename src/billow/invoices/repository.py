@@ -125,3 +125,9 @@ def list_query(organization_id: uuid.UUID, filters: InvoiceFilters) -> Select[tu
     if filters.issuing_date_to:
         stmt = stmt.where(Invoice.issuing_date <= filters.issuing_date_to)
     return stmt.order_by(Invoice.issuing_date.desc(), Invoice.created_at.desc(), Invoice.id)
+
+
+def active_subscription(session: Session, customer_id: uuid.UUID, external_id: str) -> Subscription | None:
+    return session.scalar(select(Subscription).where(
+        Subscription.customer_id == customer_id, Subscription.external_id == external_id,
+        Subscription.status == "active").limit(1))

@@ -10,6 +10,7 @@ from billow.models.charge_filter import ChargeFilter
 from billow.models.coupon import Coupon, coupon_billable_metrics, coupon_plans
 from billow.models.customer import Customer, customer_taxes
 from billow.models.customer_metadata import CustomerMetadata
+from billow.models.draft_refresh_watermark import DraftRefreshWatermark
 from billow.models.event import Event
 from billow.models.event_error_watermark import EventErrorWatermark
 from billow.models.fee import Fee
@@ -43,6 +44,7 @@ __all__ = [
     "Coupon",
     "Customer",
     "CustomerMetadata",
+    "DraftRefreshWatermark",
     "Event",
     "EventErrorWatermark",
     "Fee",
