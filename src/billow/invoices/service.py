@@ -242,12 +242,17 @@ def refresh_drafts(database: Database, at: datetime, organization_id: uuid.UUID 
     finalized; each in its own transaction. Returns how many were refreshed."""
     with database.unit_of_work(write=False) as session:
         drafts = repository.drafts_in_grace(session, at, organization_id)
-    for invoice_id in drafts:
+    return reprice_drafts(database, drafts)
+
+
+def reprice_drafts(database: Database, invoice_ids: list[uuid.UUID]) -> int:
+    """Price again those invoices that are still drafts, each in its own transaction."""
+    for invoice_id in invoice_ids:
         with database.unit_of_work() as session:
             invoice = session.get(Invoice, invoice_id, with_for_update=True)
             if invoice is not None and invoice.status == "draft":
                 recompute(session, invoice, finalize=False)
-    return len(drafts)
+    return len(invoice_ids)
 
 
 def finalize_due_drafts(database: Database, at: datetime, organization_id: uuid.UUID | None = None) -> list[uuid.UUID]:
