@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from billow.core.db import Database
 from billow.invoices import repository, service
@@ -37,26 +37,39 @@ class Batch:
 
 
 def refresh_batch(database: Database, organization_id: uuid.UUID, limit: int, now: datetime) -> Batch:
-    """Read the next batch of the organization's events and price again the drafts they concern."""
+    """Read the next batch of the organization's events and price again the drafts they concern.
+    An organization without a draft in its grace period has nothing to refresh: the watermark
+    moves past its settled events without reading them."""
+    settled = now - SETTLE
     with database.unit_of_work(write=False) as session:
         mark = session.get(DraftRefreshWatermark, organization_id)
         after = mark.last_event_id if mark is not None else 0
+        if not repository.drafts_in_grace(session, now, organization_id):
+            newest = session.scalar(select(func.max(Event.id)).where(
+                Event.organization_id == organization_id, Event.id > after, Event.created_at < settled))
+            if newest is not None:
+                _move(database, organization_id, newest)
+            return Batch(0, 0)
         rows = session.execute(
             select(Event.id, Event.external_subscription_id)
-            .where(Event.organization_id == organization_id, Event.id > after, Event.created_at < now - SETTLE)
+            .where(Event.organization_id == organization_id, Event.id > after, Event.created_at < settled)
             .order_by(Event.id).limit(limit)).all()
         touched = {external_id for _, external_id in rows}
         drafts = repository.drafts_billing(session, organization_id, touched, now) if touched else []
     if not rows:
         return Batch(0, 0)
     refreshed = service.reprice_drafts(database, drafts)
+    _move(database, organization_id, rows[-1].id)
+    return Batch(len(rows), refreshed)
+
+
+def _move(database: Database, organization_id: uuid.UUID, last_event_id: int) -> None:
     with database.unit_of_work() as session:
         mark = session.get(DraftRefreshWatermark, organization_id, with_for_update=True)
         if mark is None:
             mark = DraftRefreshWatermark(organization_id=organization_id, last_event_id=0)
             session.add(mark)
-        mark.last_event_id = max(mark.last_event_id, rows[-1].id)
-    return Batch(len(rows), refreshed)
+        mark.last_event_id = max(mark.last_event_id, last_event_id)
 
 
 def refresh_drafts(database: Database, limit: int, now: datetime) -> int:
