@@ -110,3 +110,33 @@ def test_refused_previews(api: httpx.Client, at: Clock, database: Database, org:
     assert answer({"customer": {"external_id": "cus"}, "subscriptions": {"external_ids": ["nope"]}}) == (
         404, "subscription_not_found")
     assert database_state(database) == before
+
+
+def test_several_subscriptions_on_one_preview(api: httpx.Client, at: Clock, database: Database, org: Org) -> None:
+    calls = metric(api, "calls", "count_agg")
+    plan(api, "basic", 1000)
+    plan(api, "pro", 2000, charges=[{"billable_metric_id": calls, "charge_model": "standard",
+                                     "properties": {"amount": "1"}}])
+    customer(api, "cus")
+    subscribe(api, at, "sub-a", "cus", "basic", utc(2024, 3, 1))
+    subscribe(api, at, "sub-b", "cus", "pro", utc(2024, 3, 1))
+    subscribe(api, at, "sub-c", "cus", "basic", utc(2024, 3, 15), billing_time="anniversary")
+    for day in (2, 3, 4):
+        send(api, "sub-b", "calls", utc(2024, 3, day))
+    at(utc(2024, 3, 20))
+    body = {"customer": {"external_id": "cus"}, "subscriptions": {"external_ids": ["sub-a", "sub-b"]}}
+    preview = ok(api.post("invoices/preview", json=body))["invoice"]
+    # Both close on March 31st: 1000 + 2000 + 3 calls x 1.00 = 3300 on one invoice.
+    assert sorted(line[:4] for line in _lines(preview)) == [
+        ("charge", "calls", "3", 300), ("subscription", "basic", "1", 1000), ("subscription", "pro", "1", 2000)]
+    assert preview["total_amount_cents"] == 3300
+    assert sorted(p["external_subscription_id"] for p in preview["billing_periods"]) == ["sub-a", "sub-b"]
+    # sub-c's anniversary period ends on April 14th: not the same invoice.
+    body["subscriptions"] = {"external_ids": ["sub-a", "sub-c"]}
+    refused = api.post("invoices/preview", json=body)
+    assert (refused.status_code, refused.json()["error_details"]) == (422, {"base": ["billing_periods_does_not_match"]})
+
+    bill(database, org, utc(2024, 4, 1))
+    # Billow issues one invoice per subscription: together they bill what the preview showed.
+    issued = [i for i in invoices(api) if i["billing_periods"][0]["external_subscription_id"] != "sub-c"]
+    assert sorted(i["total_amount_cents"] for i in issued) == [1000, 2300]
