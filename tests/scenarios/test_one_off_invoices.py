@@ -34,7 +34,10 @@ def test_a_one_off_invoice_of_add_ons_with_their_taxes(api: httpx.Client, lago: 
         {"add_on_code": "support", "units": "0.5", "tax_codes": ["vat", "local"]}]}}))["invoice"]
     invoice = ok(api.get(f"invoices/{created['lago_id']}"))["invoice"]
     assert invoice == created
-    assert (invoice["invoice_type"], invoice["status"], invoice["payment_status"]) == ("one_off", "finalized", "pending")
+    assert (invoice["invoice_type"], invoice["status"], invoice["payment_status"]) == (
+        "one_off", "finalized", "pending")
+    listed = ok(api.get("invoices", params={"invoice_type": "one_off"}))["invoices"]
+    assert [i["lago_id"] for i in listed] == [invoice["lago_id"]]
     assert invoice["number"] == f"TES-{org.id.hex[-4:].upper()}-001-001"
     assert (invoice["issuing_date"], invoice["billing_periods"], invoice["subscriptions"]) == ("2024-03-10", [], [])
     lines = [(f["item"]["type"], f["item"]["code"], f["item"]["invoice_display_name"], f["units"], f["amount_cents"],

@@ -65,7 +65,8 @@ def _customer(session: Session, organization: Organization, body: dict[str, Any]
     return customers_service.upsert(session, organization, data)
 
 
-def _existing(session: Session, customer: Customer, data: PreviewIn, now: datetime) -> list[tuple[Subscription, datetime]]:
+def _existing(session: Session, customer: Customer, data: PreviewIn,
+              now: datetime) -> list[tuple[Subscription, datetime]]:
     assert data.subscriptions is not None
     if data.subscriptions.plan_code is not None or data.subscriptions.terminated_at is not None:
         raise ValidationFailed.field("subscriptions", "feature_unavailable")
