@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     webhook_backoff_cap_seconds: float = 21600.0
     # Events the event_errors service checks per organization and run.
     event_errors_batch: int = 1000
+    # Events the draft_refresh service reads per organization and batch.
+    draft_refresh_batch: int = 10000
 
     # ---- periodic services: BILLOW_PERIODIC_<NAME>_INTERVAL (seconds) and _ENABLED ----
     periodic_billing_clock_interval: int = 3600
@@ -63,3 +65,5 @@ class Settings(BaseSettings):
     periodic_event_errors_enabled: bool = True
     periodic_jobs_cleanup_interval: int = 3600
     periodic_jobs_cleanup_enabled: bool = True
+    periodic_draft_refresh_interval: int = 300
+    periodic_draft_refresh_enabled: bool = True

@@ -107,7 +107,7 @@ def test_event_errors_are_reported_once(api: httpx.Client, database: Database, o
         assert event_errors.report(session, org.id, 1000, clock.now()).events_errors() is None
     later = clock.now() + timedelta(minutes=1)
     settings = settings_for(database, periodic_billing_clock_enabled=False, periodic_webhook_sweeper_enabled=False,
-                            periodic_jobs_cleanup_enabled=False)
+                            periodic_jobs_cleanup_enabled=False, periodic_draft_refresh_enabled=False)
     run_pending(database, settings, now=later, periodic=True, names=["periodic.event_errors"])
     deliver(database, now=later)
 
@@ -154,7 +154,8 @@ def test_one_event_errors_run_reads_every_batch_waiting(api: httpx.Client, datab
         _event(api, f"y-{index}", "unknown")
     later = clock.now() + timedelta(hours=3)  # a periodic slot no other test runs in
     settings = settings_for(database, periodic_billing_clock_enabled=False, periodic_webhook_sweeper_enabled=False,
-                            periodic_jobs_cleanup_enabled=False, event_errors_batch=2)
+                            periodic_jobs_cleanup_enabled=False, periodic_draft_refresh_enabled=False,
+                            event_errors_batch=2)
     run_pending(database, settings, now=later, periodic=True, names=["periodic.event_errors"])
     reported = [w for w in webhooks_of(database, org.id) if w.webhook_type == "events.errors"]
     assert len(reported) == 3  # batches of 2, 2 and 1, in one run

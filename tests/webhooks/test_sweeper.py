@@ -32,7 +32,7 @@ def test_lost_and_dead_delivery_jobs(api: httpx.Client, database: Database, org:
     assert receiver.requests == []  # nothing to deliver: the jobs are gone or dead
 
     settings = settings_for(database, periodic_billing_clock_enabled=False, periodic_event_errors_enabled=False,
-                            periodic_jobs_cleanup_enabled=False)
+                            periodic_jobs_cleanup_enabled=False, periodic_draft_refresh_enabled=False)
     assert run_pending(database, settings, now=later, periodic=True, names=["periodic.webhook_sweeper"]) == 1
     deliver(database, now=later)
     assert [request.key for request in receiver.delivered()] == [str(lost.id)]

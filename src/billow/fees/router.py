@@ -24,7 +24,7 @@ router = APIRouter(prefix="/fees", tags=["fees"])
 class FeeFilterParams(BaseModel):
     external_customer_id: str | None = None
     external_subscription_id: str | None = None
-    fee_type: Literal["charge", "subscription", "commitment"] | None = None
+    fee_type: Literal["charge", "subscription", "commitment", "add_on"] | None = None
     currency: str | None = None
 
 

@@ -56,7 +56,7 @@ def fee_json(fee: Fee, invoice: Invoice, customer: Customer, subscription: Subsc
         "failed_at": None,
         "refunded_at": None,
         "event_transaction_id": None,
-        "description": None,
+        "description": fee.description,
         "precise_coupons_amount_cents": str(fee.precise_coupons_amount_cents),
         "sub_total_excluding_taxes_amount_cents": fee.amount_cents - round_cents(fee.precise_coupons_amount_cents),
         "sub_total_excluding_taxes_precise_amount_cents": str(sub_total_precise),

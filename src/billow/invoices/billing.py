@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from billow.core.db import Database
 from billow.invoices import builder, repository, service
 from billow.models import InvoiceSubscription, Subscription
-from billow.pricing.periods import ONE_SECOND, BillingTime, BillingWindow, local_date
+from billow.pricing.periods import ONE_SECOND, BillingCycle, BillingTime, BillingWindow, Period, local_date
 from billow.pricing.proration import PlanChange, SubscriptionFeeInput, plan_change, subscription_fee, trial_end
 from billow.subscriptions import periods, schedule
 from billow.subscriptions import repository as subscriptions_repository
@@ -69,14 +69,16 @@ def due_periods(session: Session, subscription: Subscription, at: datetime) -> l
     charges_cycle = cycle.charges_cycle(bool(plan.bill_charges_monthly))
     timezone = customer.applicable_timezone
     owed: list[Due] = []
+    trial = _trial_end(session, subscription)
+    end = subscription.terminated_at if subscription.status == "terminated" else None
     if snapshot.pay_in_advance:
         first = cycle.first_window(start)
-        trial = _trial_end(session, subscription)
         if trial is None:
             owed.append(Due(STARTING, first, None, local_date(start, timezone)))
-        elif trial <= at and trial <= first.to_datetime:  # billed when the trial ends
-            owed.append(Due(STARTING, first, None, local_date(trial, timezone)))
-    end = subscription.terminated_at if subscription.status == "terminated" else None
+        elif trial <= at and (end is None or trial < end):
+            trial_window = _trial_end_window(cycle, start, trial, first)
+            if trial_window is not None:  # billed when the trial ends
+                owed.append(Due(STARTING, trial_window, None, local_date(trial, timezone)))
     horizon = min(at, end) if end is not None else at
     for period in charges_cycle.periods_between(start, horizon):
         if period.to_datetime + ONE_SECOND > horizon:  # not over: its last second has not passed
@@ -86,8 +88,8 @@ def due_periods(session: Session, subscription: Subscription, at: datetime) -> l
         fee = None
         if plan_period.to_datetime == period.to_datetime:  # a plan period ends with this charges window
             billed = cycle.next_period(plan_period) if snapshot.pay_in_advance else plan_period
-            if end is None or end > billed.from_datetime:  # not for a period it does not reach
-                fee = cycle.window(billed, started_at=start)
+            if (end is None or end > billed.from_datetime) and not _in_trial(trial, period):
+                fee = cycle.window(billed, started_at=start)  # not for a period it does not reach
         owed.append(Due(PERIODIC, fee, charges, period.billing_day))
     if end is not None and end <= at and subscription.on_termination_invoice != "skip":
         # The final invoice: usage up to the termination instant, and an arrears plan's fee
@@ -100,6 +102,27 @@ def due_periods(session: Session, subscription: Subscription, at: datetime) -> l
                 fee = cycle.window(cycle.period_containing(end), started_at=start, terminated_at=end)
             owed.append(Due(TERMINATING, fee, charges, local_date(end, timezone)))
     return owed
+
+
+def _in_trial(trial: datetime | None, period: Period) -> bool:
+    """Whether the invoice closing ``period`` is issued while the free trial runs, the trial not
+    ending that day: such an invoice bills no subscription fee (Lago's rule); a plan paid in
+    advance bills it when the trial ends, a plan in arrears with the period the trial ends in."""
+    return trial is not None and trial > period.to_datetime + ONE_SECOND and \
+        local_date(trial, period.timezone) != period.billing_day
+
+
+def _trial_end_window(cycle: BillingCycle, start: datetime, trial: datetime,
+                      first: BillingWindow) -> BillingWindow | None:
+    """The fee window a plan paid in advance bills when its trial ends: the rest of the period the
+    trial ends in; ``None`` when the trial ends on that period's first day, whose periodic invoice
+    bills the period in advance as usual."""
+    if trial <= first.to_datetime:
+        return first
+    period = cycle.period_containing(trial)
+    if local_date(trial, period.timezone) == period.first_day:
+        return None
+    return cycle.window(period, started_at=start)
 
 
 @dataclass(frozen=True)

@@ -125,3 +125,21 @@ def list_query(organization_id: uuid.UUID, filters: InvoiceFilters) -> Select[tu
     if filters.issuing_date_to:
         stmt = stmt.where(Invoice.issuing_date <= filters.issuing_date_to)
     return stmt.order_by(Invoice.issuing_date.desc(), Invoice.created_at.desc(), Invoice.id)
+
+
+def active_subscription(session: Session, customer_id: uuid.UUID, external_id: str) -> Subscription | None:
+    return session.scalar(select(Subscription).where(
+        Subscription.customer_id == customer_id, Subscription.external_id == external_id,
+        Subscription.status == "active").limit(1))
+
+
+def drafts_billing(session: Session, organization_id: uuid.UUID, external_ids: set[str],
+                   at: datetime) -> list[uuid.UUID]:
+    """The organization's drafts still in their grace period at ``at`` that bill a subscription
+    with one of these external ids."""
+    stmt = (select(Invoice.id).join(InvoiceSubscription, InvoiceSubscription.invoice_id == Invoice.id)
+            .join(Subscription, Subscription.id == InvoiceSubscription.subscription_id)
+            .where(Invoice.organization_id == organization_id, Invoice.status == "draft",
+                   Invoice.grace_period_ends_at > at, Subscription.external_id.in_(external_ids))
+            .distinct())
+    return sorted(session.scalars(stmt))

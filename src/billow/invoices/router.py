@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
+from billow.core import clock
 from billow.core.db import DbSession
 from billow.core.pagination import Paging, page_response
 from billow.core.query import list_param
-from billow.core.wire import RootBody, validate
-from billow.invoices import repository, service
-from billow.invoices.schemas import InvoiceFilterParams, InvoiceUpdate, invoice_json
+from billow.core.wire import JsonBody, RootBody, validate
+from billow.invoices import one_off, preview, repository, service
+from billow.invoices.schemas import InvoiceFilterParams, InvoiceUpdate, OneOffCreate, invoice_json
 from billow.organizations.auth import CurrentOrg
 
 router = APIRouter(prefix="/invoices", tags=["invoices"])
@@ -31,6 +32,17 @@ def list_invoices(request: Request, org: CurrentOrg, session: DbSession, paging:
         parsed.currency, parsed.issuing_date_from, parsed.issuing_date_to)
     return page_response("invoices", session, repository.list_query(org.id, filters), paging,
                          lambda invoice: invoice_json(session, invoice))
+
+
+@router.post("")
+def create_one_off_invoice(org: CurrentOrg, session: DbSession,
+                           data: OneOffCreate = RootBody("invoice", OneOffCreate)) -> dict[str, Any]:
+    return {"invoice": invoice_json(session, one_off.create(session, org, data, clock.now()))}
+
+
+@router.post("/preview")
+def preview_invoice(org: CurrentOrg, session: DbSession, body: Any = JsonBody()) -> dict[str, Any]:
+    return {"invoice": preview.preview(session, org, preview.parse(body), clock.now())}
 
 
 @router.get("/{lago_id}")
@@ -57,3 +69,22 @@ def refresh_invoice(lago_id: str, org: CurrentOrg, session: DbSession) -> dict[s
 @router.post("/{lago_id}/void")
 def void_invoice(lago_id: str, org: CurrentOrg, session: DbSession) -> dict[str, Any]:
     return {"invoice": invoice_json(session, service.void(session, org, lago_id))}
+
+
+@router.post("/{lago_id}/download", response_model=None)
+def download_invoice(lago_id: str, org: CurrentOrg, session: DbSession) -> dict[str, Any] | Response:
+    invoice = service.download(session, org, lago_id)
+    if invoice is None:  # no document yet: an empty 200, as Lago answers while it renders one
+        return Response(status_code=200)
+    return {"invoice": invoice_json(session, invoice)}
+
+
+@router.post("/{lago_id}/retry")
+def retry_invoice(lago_id: str, org: CurrentOrg, session: DbSession) -> dict[str, Any]:
+    return {"invoice": invoice_json(session, service.retry(session, org, lago_id))}
+
+
+@router.post("/{lago_id}/retry_payment")
+def retry_invoice_payment(lago_id: str, org: CurrentOrg, session: DbSession) -> Response:
+    service.retry_payment(session, org, lago_id)
+    return Response(status_code=200)

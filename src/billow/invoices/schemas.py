@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from billow.core import clock
-from billow.core.wire import dump, iso_utc
+from billow.core.wire import CurrencyCode, WireIn, dump, iso_utc
 from billow.credit_notes import repository as credit_notes
 from billow.customers.schemas import CustomerOut
 from billow.fees.schemas import fee_json
@@ -19,8 +20,10 @@ from billow.models import Invoice, InvoiceSubscription, Subscription
 from billow.models.invoice import PAYMENT_STATUSES, STATUSES
 from billow.pricing.periods import local_date
 from billow.subscriptions import service as subscriptions
+from billow.subscriptions.schemas import IsoInstant
 
-__all__ = ["PAYMENT_STATUSES", "STATUSES", "InvoiceFilterParams", "InvoiceUpdate", "invoice_json"]
+__all__ = ["PAYMENT_STATUSES", "STATUSES", "InvoiceFilterParams", "InvoiceUpdate", "OneOffCreate", "OneOffFeeIn",
+           "PreviewIn", "PreviewSubscriptions", "invoice_json"]
 
 
 class MetadataIn(BaseModel):
@@ -36,6 +39,45 @@ class InvoiceUpdate(BaseModel):
     def model_post_init(self, _context: Any) -> None:
         if self.metadata is not None:
             self.metadata = [MetadataIn.model_validate(item).model_dump() for item in self.metadata]
+
+
+class OneOffFeeIn(WireIn):
+    """One line of ``POST /invoices``: an add-on, its units (1 by default) and unit price (the
+    add-on's by default), and what the line shows."""
+
+    add_on_code: str = Field(min_length=1)
+    units: Decimal | None = Field(default=None, ge=0, allow_inf_nan=False)
+    unit_amount_cents: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    description: str | None = None
+    invoice_display_name: str | None = Field(default=None, max_length=255)
+    from_datetime: IsoInstant | None = None
+    to_datetime: IsoInstant | None = None
+    tax_codes: list[str] | None = None
+
+
+class OneOffCreate(WireIn):
+    """``POST /invoices`` (root ``invoice``): a one-off invoice of add-ons."""
+
+    external_customer_id: str = Field(min_length=1)
+    currency: CurrencyCode | None = None
+    fees: list[OneOffFeeIn] = []
+
+
+class PreviewSubscriptions(WireIn):
+    external_ids: list[str] = Field(min_length=1)
+    plan_code: str | None = None
+    terminated_at: IsoInstant | None = None
+
+
+class PreviewIn(WireIn):
+    """``POST /invoices/preview`` (top-level keys): a customer (known by ``external_id`` or given
+    inline) and either a plan to subscribe to or some of its subscriptions."""
+
+    customer: dict[str, Any]
+    plan_code: str | None = None
+    subscription_at: IsoInstant | None = None
+    billing_time: Literal["calendar", "anniversary"] = "calendar"
+    subscriptions: PreviewSubscriptions | None = None
 
 
 class InvoiceFilterParams(BaseModel):

@@ -54,8 +54,15 @@ def new_invoice(session: Session, customer: Customer, currency: str, issuing_dat
     return invoice
 
 
+# Set in ``session.info`` while an invoice preview is built: invoices are left unpriced for the
+# preview to price them once, as finalization would, and are neither numbered nor announced.
+PREVIEW = "billow.invoice_preview"
+
+
 def issue(session: Session, invoice: Invoice, at: datetime) -> None:
     """Price a new invoice: a draft during the customer's grace period, else finalized now."""
+    if session.info.get(PREVIEW):
+        return
     if invoice.grace_period_ends_at is not None and invoice.grace_period_ends_at > at:
         recompute(session, invoice, finalize=False)
         _announce(session, invoice, "invoice.drafted")
@@ -122,11 +129,20 @@ def _number(session: Session, invoice: Invoice, at: datetime) -> None:
 
 def _finalize(session: Session, invoice: Invoice, at: datetime) -> None:
     recompute(session, invoice, finalize=True)
+    close(session, invoice, at)
+    _announce(session, invoice, "invoice.created")
+
+
+def close(session: Session, invoice: Invoice, at: datetime) -> None:
+    """Finalize a priced invoice: its number, status and payment status (nothing to pay is paid)."""
     _number(session, invoice, at)
     invoice.status, invoice.finalized_at = "finalized", at
     invoice.payment_status = "succeeded" if invoice.total_amount_cents == 0 else "pending"
     session.flush()
-    _announce(session, invoice, "invoice.created")
+
+
+def announce(session: Session, invoice: Invoice, webhook_type: str) -> None:
+    _announce(session, invoice, webhook_type)
 
 
 def _announce(session: Session, invoice: Invoice, webhook_type: str) -> None:
@@ -153,6 +169,34 @@ def refresh(session: Session, organization: Organization, lago_id: str) -> Invoi
     invoice = _draft(session, organization, lago_id)
     recompute(session, invoice, finalize=False)
     return invoice
+
+
+def download(session: Session, organization: Organization, lago_id: str) -> Invoice | None:
+    """The invoice once its PDF exists, ``None`` until then (Lago answers an empty 200 and makes
+    the file). Billow renders no PDF yet, so a finalized invoice answers ``None``; a draft or a
+    voided invoice has no document (404)."""
+    invoice = repository.get(session, organization.id, lago_id)
+    if invoice.status != "finalized":
+        raise NotFound("invoice")
+    return None
+
+
+def retry(session: Session, organization: Organization, lago_id: str) -> Invoice:
+    """Generate again an invoice whose generation failed. Only a tax provider's error makes an
+    invoice ``failed`` in Lago; Billow computes taxes itself, so no invoice is ever in that status
+    and every other one is refused as Lago refuses it."""
+    invoice = repository.get(session, organization.id, lago_id, for_update=True)
+    if invoice.status != "failed":
+        raise NotAllowed("invalid_status")
+    return invoice
+
+
+def retry_payment(session: Session, organization: Organization, lago_id: str) -> None:
+    """Collect the invoice again: refused for drafts, voided and paid invoices; otherwise there is
+    no payment provider to hand it to, and the invoice stays as it is."""
+    invoice = repository.get(session, organization.id, lago_id)
+    if invoice.status in ("draft", "voided") or invoice.payment_status == "succeeded":
+        raise NotAllowed("invalid_status")
 
 
 def void(session: Session, organization: Organization, lago_id: str) -> Invoice:
@@ -199,12 +243,17 @@ def refresh_drafts(database: Database, at: datetime, organization_id: uuid.UUID 
     finalized; each in its own transaction. Returns how many were refreshed."""
     with database.unit_of_work(write=False) as session:
         drafts = repository.drafts_in_grace(session, at, organization_id)
-    for invoice_id in drafts:
+    return reprice_drafts(database, drafts)
+
+
+def reprice_drafts(database: Database, invoice_ids: list[uuid.UUID]) -> int:
+    """Price again those invoices that are still drafts, each in its own transaction."""
+    for invoice_id in invoice_ids:
         with database.unit_of_work() as session:
             invoice = session.get(Invoice, invoice_id, with_for_update=True)
             if invoice is not None and invoice.status == "draft":
                 recompute(session, invoice, finalize=False)
-    return len(drafts)
+    return len(invoice_ids)
 
 
 def finalize_due_drafts(database: Database, at: datetime, organization_id: uuid.UUID | None = None) -> list[uuid.UUID]:

@@ -12,6 +12,7 @@ from billow.models.credit import Credit
 from billow.models.credit_note import CreditNote, CreditNoteItem
 from billow.models.customer import Customer, customer_taxes
 from billow.models.customer_metadata import CustomerMetadata
+from billow.models.draft_refresh_watermark import DraftRefreshWatermark
 from billow.models.event import Event
 from billow.models.event_error_watermark import EventErrorWatermark
 from billow.models.fee import Fee
@@ -48,6 +49,7 @@ __all__ = [
     "CreditNoteItem",
     "Customer",
     "CustomerMetadata",
+    "DraftRefreshWatermark",
     "Event",
     "EventErrorWatermark",
     "Fee",

@@ -5,18 +5,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Uuid
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billow.core.types import DecimalText, JSONType, UTCDateTime
 from billow.models.base import Base, IdMixin, OrgScopedMixin, TimestampMixin
 
-FEE_TYPES = ("subscription", "charge", "commitment")
+FEE_TYPES = ("subscription", "charge", "commitment", "add_on")
 
 
 class Fee(IdMixin, OrgScopedMixin, TimestampMixin, Base):
     """One line of an invoice: the subscription fee, one charge's filter/group bucket (or its
-    min-amount true-up), or the minimum-commitment true-up.
+    min-amount true-up), the minimum-commitment true-up, or an add-on of a one-off invoice.
 
     Amounts are integer minor units, rounded once; the unrounded values are kept as decimal text.
     ``item`` snapshots what the line bills (type, code, name, filters) as the invoice showed it.
@@ -49,3 +49,5 @@ class Fee(IdMixin, OrgScopedMixin, TimestampMixin, Base):
     invoiceable: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     from_datetime: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     to_datetime: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    # The line's text on a one-off invoice (the add-on's description unless one is sent).
+    description: Mapped[str | None] = mapped_column(Text)

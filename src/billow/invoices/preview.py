@@ -1,0 +1,139 @@
+"""``POST /invoices/preview``: the invoice a customer would receive next, written to nothing.
+
+The preview runs the billing run's own code inside a savepoint that is always rolled back: the
+customer (when given inline) and the subscription (when a plan is given) are created as the API
+would create them, :func:`billow.invoices.billing.bill_period` writes the invoice of the period
+that is due next, and :func:`billow.invoices.service.recompute` prices it as finalization does.
+The serialized invoice is all that survives the rollback, so a preview and the invoice later
+issued for the same period and usage are computed by the same functions.
+
+What is previewed:
+
+- ``subscriptions.external_ids``: the invoice closing the current charges period of those active
+  subscriptions of the customer (usage so far, the subscription fee due with it);
+- ``plan_code`` (+ ``subscription_at``, ``billing_time``): the first invoice of a new
+  subscription: the starting invoice of a plan paid in advance, else the invoice closing its
+  first period.
+
+Coupons, and a plan change or a termination of existing subscriptions, are not previewed
+(``feature_unavailable``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from billow.core.errors import LagoError, MissingRoot, NotFound, ValidationFailed
+from billow.core.wire import validate
+from billow.customers import repository as customers
+from billow.customers import service as customers_service
+from billow.customers.schemas import CustomerIn
+from billow.invoices import billing, repository, service
+from billow.invoices.schemas import PreviewIn, invoice_json
+from billow.models import Customer, Invoice, Organization, Subscription
+from billow.pricing.periods import ONE_SECOND
+from billow.subscriptions import periods
+from billow.subscriptions import service as subscriptions_service
+from billow.subscriptions.schemas import SubscriptionCreate
+from billow.usage.service import pricing_for
+
+
+def parse(body: Any) -> PreviewIn:
+    """The preview's top-level keys; ``customer`` is required, ``coupons`` must be a list."""
+    if not isinstance(body, dict) or not isinstance(body.get("customer"), dict):
+        raise MissingRoot("customer")
+    coupons = body.get("coupons")
+    if coupons is not None and not isinstance(coupons, list):
+        raise LagoError(error="coupons_must_be_an_array")
+    if coupons:
+        raise ValidationFailed.field("coupons", "feature_unavailable")
+    return validate(PreviewIn, body)
+
+
+def _customer(session: Session, organization: Organization, body: dict[str, Any]) -> Customer:
+    """The customer with that external id, else one created from the body (rolled back later)."""
+    external_id = body.get("external_id")
+    if isinstance(external_id, str) and external_id:
+        found = customers.find_by_external_id(session, organization.id, external_id)
+        if found is not None:
+            return found
+    data = validate(CustomerIn, {**body, "external_id": external_id or f"preview-{uuid.uuid4()}"})
+    return customers_service.upsert(session, organization, data)
+
+
+def _existing(session: Session, customer: Customer, data: PreviewIn,
+              now: datetime) -> list[tuple[Subscription, datetime]]:
+    assert data.subscriptions is not None
+    if data.subscriptions.plan_code is not None or data.subscriptions.terminated_at is not None:
+        raise ValidationFailed.field("subscriptions", "feature_unavailable")
+    owed = []
+    for external_id in dict.fromkeys(data.subscriptions.external_ids):
+        subscription = repository.active_subscription(session, customer.id, external_id)
+        if subscription is None:
+            raise NotFound("subscription")
+        window = periods.current_window(subscription, subscription.plan, customer, now)
+        owed.append((subscription, window.period.to_datetime + ONE_SECOND))  # when the period closes
+    return owed
+
+
+def _new(session: Session, organization: Organization, customer: Customer, data: PreviewIn,
+         now: datetime) -> list[tuple[Subscription, datetime]]:
+    if data.plan_code is None:
+        raise NotFound("subscription")
+    start = data.subscription_at or now
+    subscription = subscriptions_service.create(session, organization, SubscriptionCreate(
+        external_customer_id=customer.external_id, plan_code=data.plan_code, external_id=f"preview-{uuid.uuid4()}",
+        billing_time=data.billing_time, subscription_at=start))
+    subscription.status, subscription.started_at = "active", start  # as if its date had come
+    session.flush()
+    if pricing_for(session, organization.id, subscription).snapshot.pay_in_advance:
+        return [(subscription, start)]  # the starting invoice
+    _first, last = periods.current_billing_period(subscription, subscription.plan, customer, start)
+    return [(subscription, last + ONE_SECOND)]
+
+
+def _issue(session: Session, owed: list[tuple[Subscription, datetime]]) -> Invoice:
+    """The invoice of every subscription's next due period, gathered on the first one and priced."""
+    if len({subscription.plan.amount_currency for subscription, _ in owed}) > 1:
+        raise ValidationFailed.field("base", "subscription_currencies_does_not_match")
+    if len({at for _, at in owed}) > 1:
+        raise ValidationFailed.field("base", "billing_periods_does_not_match")
+    invoices: list[Invoice] = []
+    for subscription, at in owed:
+        billed = repository.billed_keys(session, subscription.id)
+        dues = [due for due in billing.due_periods(session, subscription, at) if due.key not in billed]
+        if not dues:
+            raise NotFound("subscription")
+        written = billing.bill_period(session, subscription.id, dues[-1], at)
+        assert written is not None
+        invoices.append(session.get_one(Invoice, written.invoice_id))
+    first = invoices[0]
+    for other in invoices[1:]:
+        for row in [*repository.links(session, other.id), *repository.fees_of(session, other.id)]:
+            row.invoice_id = first.id
+    session.flush()
+    service.recompute(session, first, finalize=True)
+    return first
+
+
+def preview(session: Session, organization: Organization, data: PreviewIn, now: datetime) -> dict[str, Any]:
+    """The previewed invoice in Lago's wire shape; the database is left as it was."""
+    savepoint = session.begin_nested()
+    session.info[service.PREVIEW] = True
+    try:
+        customer = _customer(session, organization, data.customer)
+        if data.subscriptions is not None:
+            owed = _existing(session, customer, data, now)
+        else:
+            owed = _new(session, organization, customer, data, now)
+        return invoice_json(session, _issue(session, owed))
+    finally:
+        session.info.pop(service.PREVIEW, None)
+        savepoint.rollback()
+
+
+__all__ = ["parse", "preview"]
