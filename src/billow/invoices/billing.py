@@ -26,7 +26,14 @@ from billow.core.db import Database
 from billow.invoices import builder, repository, service
 from billow.models import InvoiceSubscription, Subscription
 from billow.pricing.periods import ONE_SECOND, BillingTime, BillingWindow, local_date
-from billow.pricing.proration import PlanChange, SubscriptionFeeInput, plan_change, subscription_fee, trial_end
+from billow.pricing.proration import (
+    PlanChange,
+    SubscriptionFee,
+    SubscriptionFeeInput,
+    plan_change,
+    subscription_fee,
+    trial_end,
+)
 from billow.subscriptions import periods, schedule
 from billow.subscriptions import repository as subscriptions_repository
 from billow.subscriptions.service import pricing as plan_terms
@@ -180,28 +187,78 @@ def _fee_input(session: Session, subscription: Subscription, window: BillingWind
     )
 
 
+def _switched(old: Subscription, new: Subscription) -> bool:
+    """True when ``new`` took over from ``old`` at the instant ``old`` ended (a plan change)."""
+    return (old.status == "terminated" and old.terminated_at is not None
+            and new.started_at == old.terminated_at and new.previous_subscription_id == old.id)
+
+
+def _closing_due(session: Session, subscription: Subscription, at: datetime) -> Due | None:
+    """The invoice that ends a subscription replaced by a plan change: its final invoice (upgrade)
+    or the invoice of the period that ended with it (downgrade)."""
+    end = subscription.terminated_at
+    owed = due_periods(session, subscription, at)
+    if end is None or not owed:
+        return None
+    last = owed[-1]
+    closes = last.charges_window is not None and last.charges_window.charges_to_datetime + ONE_SECOND >= end
+    return last if closes else None
+
+
+def _companions(session: Session, subscription: Subscription, due: Due, at: datetime) -> list[tuple[Subscription, Due]]:
+    """What a plan change puts on the same invoice as ``due`` (Lago bills it as one invoice): the
+    old subscription's closing invoice and the new pay-in-advance plan's starting fee."""
+    found: list[tuple[Subscription, Due]] = []
+    previous = subscription.previous_subscription
+    if due.reason == STARTING and previous is not None and _switched(previous, subscription):
+        closing = _closing_due(session, previous, at)
+        if closing is not None:
+            found.append((previous, closing))
+    following = subscription.next_subscription
+    if following is not None and _switched(subscription, following) and due == _closing_due(session, subscription, at):
+        starting = [owed for owed in due_periods(session, following, at) if owed.reason == STARTING]
+        found.extend((following, owed) for owed in starting[:1])
+    return [(other, owed) for other, owed in found if owed.key not in repository.billed_keys(session, other.id)]
+
+
+def _fee_of(session: Session, subscription: Subscription, due: Due) -> SubscriptionFee | None:
+    if due.fee_window is None:
+        return None
+    return subscription_fee(_fee_input(session, subscription, due.fee_window, due.reason == TERMINATING))
+
+
 def bill_period(session: Session, subscription_id: uuid.UUID, due: Due, at: datetime) -> Billed | None:
-    """Write the invoice of one owed period (``None`` if it is billed already). Never commits."""
+    """Write the invoice of one owed period (``None`` if it is billed already), with what a plan
+    change bills together with it (:func:`_companions`). Never commits."""
     subscription = repository.subscription(session, subscription_id)
     if subscription is None or due.key in repository.billed_keys(session, subscription_id):
         return None
+    group = sorted([(subscription, due), *_companions(session, subscription, due, at)],
+                   key=lambda pair: pair[0].started_at or pair[0].subscription_at)
+    fees = [_fee_of(session, member, owed) for member, owed in group]  # before the invoice exists
     snapshot = pricing_for(session, subscription.organization_id, subscription).snapshot
-    fee = None
-    if due.fee_window is not None:
-        fee = subscription_fee(_fee_input(session, subscription, due.fee_window, due.reason == TERMINATING))
-    invoice = service.new_invoice(session, subscription.customer, snapshot.amount_currency, due.issuing_date)
+    issuing_date = max(owed.issuing_date for _, owed in group)
+    invoice = service.new_invoice(session, subscription.customer, snapshot.amount_currency, issuing_date)
+    for member, owed in group:
+        shown = owed.fee_window or owed.charges_window
+        assert shown is not None
+        reason, charges_from, charges_to = owed.key
+        session.add(InvoiceSubscription(
+            organization_id=member.organization_id, invoice_id=invoice.id, subscription_id=member.id,
+            invoicing_reason=reason, from_datetime=shown.from_datetime, to_datetime=shown.to_datetime,
+            charges_from_datetime=charges_from, charges_to_datetime=charges_to))
+        session.flush()  # the exactly-once constraint answers here
+    for position, ((member, owed), fee) in enumerate(zip(group, fees, strict=True)):
+        if fee is not None and owed.fee_window is not None:
+            in_advance = pricing_for(session, member.organization_id, member).snapshot.pay_in_advance
+            row = builder.subscription_fee_row(invoice, member, owed.fee_window, fee, in_advance)
+            row.position = -len(group) + position  # subscription fees first, in subscription order
+            session.add(row)
+    session.flush()
+    service.issue(session, invoice, at)
     shown = due.fee_window or due.charges_window
     assert shown is not None
-    reason, charges_from, charges_to = due.key
-    session.add(InvoiceSubscription(
-        organization_id=subscription.organization_id, invoice_id=invoice.id, subscription_id=subscription.id,
-        invoicing_reason=reason, from_datetime=shown.from_datetime, to_datetime=shown.to_datetime,
-        charges_from_datetime=charges_from, charges_to_datetime=charges_to))
-    session.flush()  # the exactly-once constraint answers here
-    if fee is not None and due.fee_window is not None:
-        session.add(builder.subscription_fee_row(invoice, subscription, due.fee_window, fee, snapshot.pay_in_advance))
-    service.issue(session, invoice, at)
-    return Billed(subscription.external_id, reason, shown.from_datetime, shown.to_datetime, invoice.id,
+    return Billed(subscription.external_id, due.reason, shown.from_datetime, shown.to_datetime, invoice.id,
                   invoice.status, invoice.total_amount_cents, invoice.currency)
 
 

@@ -109,8 +109,8 @@ def wire(session: Session, subscription: Subscription, *, with_plan: bool = True
     return subscription_json(subscription, facts(session, subscription), plan=plan)
 
 
-def _announce(session: Session, subscription: Subscription, webhook_type: str) -> None:
-    """``subscription.started`` / ``subscription.terminated`` webhooks, in the same transaction."""
+def announce(session: Session, subscription: Subscription, webhook_type: str) -> None:
+    """``subscription.started`` / ``terminated`` / ``updated`` webhooks, in the same transaction."""
     session.flush()
     webhooks.emit(session, subscription.organization_id, webhook_type, "subscription", wire(session, subscription))
 
@@ -204,7 +204,7 @@ def _subscribe(
     session.add(subscription)
     session.flush()
     if started:
-        _announce(session, subscription, "subscription.started")
+        announce(session, subscription, "subscription.started")
     return subscription
 
 
@@ -238,8 +238,8 @@ def _upgrade(session: Session, current: Subscription, plan: Plan, data: Subscrip
     session.flush()
     current.next_subscription_id = new.id
     _links_changed(session, current, new)
-    _announce(session, current, "subscription.terminated")
-    _announce(session, new, "subscription.started")
+    announce(session, current, "subscription.terminated")
+    announce(session, new, "subscription.started")
     return new
 
 
@@ -254,6 +254,8 @@ def _downgrade(session: Session, current: Subscription, plan: Plan, data: Subscr
     current.next_subscription_id = new.id
     current.downgrade_plan_date = period.last_day + ONE_DAY
     _links_changed(session, current, new)
+    # Lago announces the scheduled change on the running subscription (next_plan_code, date).
+    announce(session, current, "subscription.updated")
     return current
 
 
@@ -302,7 +304,7 @@ def update(
             subscription.status, subscription.started_at = "active", subscription.subscription_at
     session.flush()
     if starting:
-        _announce(session, subscription, "subscription.started")
+        announce(session, subscription, "subscription.started")
     return subscription
 
 
@@ -342,7 +344,7 @@ def terminate_for_customer(session: Session, customer: Customer) -> None:
 def _terminate(session: Session, subscription: Subscription, now: datetime) -> None:
     _cancel_next(session, subscription, now)
     subscription.status, subscription.terminated_at = "terminated", now
-    _announce(session, subscription, "subscription.terminated")
+    announce(session, subscription, "subscription.terminated")
 
 
 def _cancel(session: Session, subscription: Subscription, now: datetime) -> None:
