@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     webhook_backoff_cap_seconds: float = 21600.0
     # Events the event_errors service checks per organization and run.
     event_errors_batch: int = 1000
+    # Pay-in-advance charge fees: events per transaction, and how old an event must be to be
+    # priced (a younger id may still commit out of order).
+    pay_in_advance_fees_batch: int = 500
+    pay_in_advance_fees_settle_seconds: int = 5
 
     # ---- periodic services: BILLOW_PERIODIC_<NAME>_INTERVAL (seconds) and _ENABLED ----
     periodic_billing_clock_interval: int = 3600
@@ -61,5 +65,7 @@ class Settings(BaseSettings):
     periodic_webhook_sweeper_enabled: bool = True
     periodic_event_errors_interval: int = 300
     periodic_event_errors_enabled: bool = True
+    periodic_pay_in_advance_fees_interval: int = 5
+    periodic_pay_in_advance_fees_enabled: bool = True
     periodic_jobs_cleanup_interval: int = 3600
     periodic_jobs_cleanup_enabled: bool = True
