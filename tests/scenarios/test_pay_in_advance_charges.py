@@ -232,3 +232,21 @@ def test_the_periodic_service_creates_the_fees(api: httpx.Client, at: Clock, dat
     assert run_pending(database, settings, now=later, names=["periodic.pay_in_advance_fees"]) == 1
     # 42 tokens x 0.01 = 0.42.
     assert _fees(api) == [("t1", "tokens", 42, "42")]
+
+
+def test_a_sum_falling_and_rising_again_bills_only_the_new_peak(api: httpx.Client, at: Clock,
+                                                               database: Database, org: Org) -> None:
+    _catalog(api)
+    customer(api, "cus")
+    subscribe(api, at, "sub", "cus", "p", utc(2024, 3, 1))
+    at(MARCH_3)
+    _send(api, "t1", "tokens", MARCH_3, n=1000)
+    _send(api, "t2", "tokens", MARCH_3 + timedelta(minutes=1), n=-400)
+    later = MARCH_3 + timedelta(minutes=2)
+    # Estimated before it is sent: 600 -> 1400 raises the peak of 1000 by 400 tokens: 4.00.
+    assert _estimate(api, "tokens", later, n=800)["amount_cents"] == 400
+    _send(api, "t3", "tokens", later, n=800)
+    assert tasks.create_fees(database, later + timedelta(seconds=10), org.id) == 3
+    # 1000 x 0.01 = 10.00; the fall to 600 is not refunded (0); back to 1400: only 400 above the
+    # peak of 1000 are billed, 4.00.
+    assert _fees(api) == [("t1", "tokens", 1000, "1000"), ("t2", "tokens", 0, "0"), ("t3", "tokens", 400, "400")]

@@ -3,6 +3,9 @@
 The fee of an event is the charge's amount over the current charges window with the event minus
 without it, the window bounded at the event (events of the same instant count in ingestion order):
 :func:`billow.pricing.charge_models.pay_in_advance_fee`, rounded once to the currency's minor unit.
+For sums and unique counts (whose level can fall) both sides are lifted to the period's
+high-water mark before the event, so an event is billed only for how much it raises the mark
+(lago-semantics 3.2: +10, -4, +8 bill 10, 0 and 4 units).
 :func:`price_event` is that rule for a stored event and for the one ``POST /events/estimate_fees``
 prices without storing it, so an estimate equals the fee created for the same event.
 
@@ -17,7 +20,7 @@ database constraint). Nothing here commits.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -31,7 +34,7 @@ from billow.invoices import service as invoices
 from billow.models import BillableMetric, Fee, InvoiceSubscription, Subscription
 from billow.models import Event as EventRow
 from billow.plans.versions import ChargePrice
-from billow.pricing.aggregation import Event
+from billow.pricing.aggregation import Event, high_water_mark
 from billow.pricing.charge_models import ChargeAmount, ChargeInputs, pay_in_advance_fee
 from billow.pricing.filters import BucketKey
 from billow.pricing.periods import BillingWindow, local_date
@@ -43,6 +46,8 @@ from billow.usage.reader import MICROSECOND, Window
 from billow.webhooks import service as webhooks
 
 IN_ADVANCE_CHARGE = invoices.IN_ADVANCE_CHARGE
+# Aggregations whose level can fall within a period (negative values, removed values).
+FALLING = {"sum_agg", "unique_count_agg"}
 
 
 @dataclass(frozen=True)
@@ -89,11 +94,20 @@ def price_event(session: Session, subscription: Subscription, metric: BillableMe
     for charge in in_advance_charges(session, subscription, metric):
         key = charges.bucket_of_event(charge, profile, event)
         args = (session, organization_id, subscription.external_id, charge, metric, profile, before)
-        without = charges.aggregations(*args, extra=same_instant).get(key)
+        without = _inputs(charges.aggregations(*args, extra=same_instant).get(key), currency)
         with_event = charges.aggregations(*args, extra=[*same_instant, event],
                                           extra_amount=precise_total_amount_cents)[key]
-        amount = pay_in_advance_fee(charge.charge_model, charges.properties_of(charge, key),
-                                    _inputs(without, currency), _inputs(with_event, currency))
+        after = _inputs(with_event, currency)
+        if metric.aggregation_type in FALLING and not metric.recurring:
+            # Billed only for the rise of the period's high-water mark: refilling is free.
+            prior = [other for other in [*store.raw_events(session, organization_id, subscription.external_id,
+                                                           metric.code, before.start, before.stop + MICROSECOND),
+                                         *same_instant]
+                     if charges.bucket_of_event(charge, profile, other) == key]
+            mark = high_water_mark(metric.aggregation_type, metric.field_name, prior)
+            without = replace(without, units=max(mark, without.units))
+            after = replace(after, units=max(mark, after.units))
+        amount = pay_in_advance_fee(charge.charge_model, charges.properties_of(charge, key), without, after)
         fees.append(EventFee(charge, key, amount, to_minor_units(amount.amount, currency),
                              with_event.aggregation.units, billing))
     return fees
