@@ -10,7 +10,9 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from billow.config import Settings
 from billow.core.db import Database
+from billow.jobs.worker import run_pending
 from billow.models import Webhook
 from tests.conftest import Org
 from tests.scenarios.conftest import (
@@ -178,3 +180,15 @@ def test_downgrade_mid_period_takes_effect_at_the_end_of_the_period(api: httpx.C
         ("subscription.terminated", "premium", "terminated"),
         ("subscription.started", "basic", "active"),
     ]
+
+
+def test_the_upgrade_is_billed_as_soon_as_it_is_committed(api: httpx.Client, at: Clock, database: Database,
+                                                          org: Org) -> None:
+    _story(api, at, basic_in_advance=False, premium_in_advance=True)
+    # The job the upgrade enqueued, not the billing clock: the same single invoice.
+    run_pending(database, Settings(database_url=database.url), now=utc(2024, 3, 16, 12, 0, 1),
+                names=["subscriptions.bill_now"])
+    [upgrade] = invoices(api)
+    # 1500 (basic, 15 days) + 3200 (premium, 16 days in advance) + 200 (basic's 2 calls).
+    assert upgrade["total_amount_cents"] == 4900
+    assert bill(database, org, utc(2024, 3, 16, 13)).billed == []  # nothing twice

@@ -294,6 +294,19 @@ def _apply_schedules(database: Database, at: datetime, organization_id: uuid.UUI
             report.changed.append((subscription_id, done))
 
 
+def bill_subscriptions(database: Database, subscription_ids: list[uuid.UUID], at: datetime) -> RunReport:
+    """Bill now what these subscriptions owe at ``at`` (a plan change or a termination is billed
+    when it happens, not at the next run of the billing clock). Idempotent like :func:`bill_due`."""
+    report = RunReport([], 0, [])
+    for subscription_id in subscription_ids:
+        try:
+            _bill_subscription(database, subscription_id, at, report)
+        except Exception as error:  # one subscription's failure must not stop the others'
+            log.exception("billing subscription %s failed", subscription_id)
+            report.failed.append((subscription_id, repr(error)))
+    return report
+
+
 def bill_due(database: Database, at: datetime, organization_id: uuid.UUID | None = None) -> RunReport:
     """Bill every period ended by ``at`` and not invoiced yet; price again the drafts still in
     their grace period (late events reach them) and finalize those whose grace period ended (of one
@@ -313,4 +326,5 @@ def bill_due(database: Database, at: datetime, organization_id: uuid.UUID | None
     return report
 
 
-__all__ = ["PERIODIC", "STARTING", "TERMINATING", "Billed", "Due", "RunReport", "bill_due", "due_periods"]
+__all__ = ["PERIODIC", "STARTING", "TERMINATING", "Billed", "Due", "RunReport", "bill_due", "bill_subscriptions",
+           "due_periods"]

@@ -34,7 +34,8 @@ from billow.jobs.queue import Backoff, ClaimedJob, RetryPolicy
 log = logging.getLogger("billow.jobs")
 
 # Modules whose import registers tasks and periodic services (later issues add theirs here).
-TASK_MODULES = ("billow.jobs.services", "billow.webhooks.tasks", "billow.webhooks.event_errors", "billow.fees.tasks")
+TASK_MODULES = ("billow.jobs.services", "billow.webhooks.tasks", "billow.webhooks.event_errors", "billow.fees.tasks",
+                "billow.subscriptions.tasks")
 
 
 @dataclass

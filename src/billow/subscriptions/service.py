@@ -1,6 +1,7 @@
 """Subscription rules: subscribe, change plan (upgrade now, downgrade at the end of the period),
 edit, terminate or cancel. Nothing here commits; no invoice or fee is produced here (billing does
-that from the rows these rules leave)."""
+that from the rows these rules leave: an upgrade or a termination enqueues its billing, in the same
+transaction, so its invoice follows at once)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from billow.plans.schemas import plan_json
 from billow.pricing.periods import ONE_DAY
 from billow.pricing.proration import PlanChange, plan_change
 from billow.pricing.proration import trial_end as trial_end_from
-from billow.subscriptions import periods, repository
+from billow.subscriptions import periods, repository, tasks
 from billow.subscriptions.schemas import (
     Facts,
     SubscriptionCreate,
@@ -240,6 +241,7 @@ def _upgrade(session: Session, current: Subscription, plan: Plan, data: Subscrip
     _links_changed(session, current, new)
     announce(session, current, "subscription.terminated")
     announce(session, new, "subscription.started")
+    tasks.bill_soon(session, current, new)  # one invoice: the old plan's final one and the new plan's start
     return new
 
 
@@ -345,6 +347,7 @@ def _terminate(session: Session, subscription: Subscription, now: datetime) -> N
     _cancel_next(session, subscription, now)
     subscription.status, subscription.terminated_at = "terminated", now
     announce(session, subscription, "subscription.terminated")
+    tasks.bill_soon(session, subscription)
 
 
 def _cancel(session: Session, subscription: Subscription, now: datetime) -> None:
