@@ -4,7 +4,8 @@ The ingest path stores events and nothing else; this service reads each organiza
 ``id`` (ingestion) order from a watermark (``pay_in_advance_watermarks``) and writes the fees (and
 invoices) of :func:`billow.fees.service.create_for_event`. A batch's fees and the new watermark are
 written in one transaction under the watermark's row lock, so each event is priced once; the
-unique constraint on (charge, event) of ``fees`` is the backstop. Events younger than
+unique constraint on (charge, event) of ``fees`` is the backstop. Events of metrics no
+pay-in-advance charge prices only move the watermark. Events younger than
 ``pay_in_advance_fees_settle_seconds`` wait for the next run (an id may still commit out of
 order), and the batch stops at the first of them so no older id is ever skipped.
 
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 from billow.core.db import Database
 from billow.fees import service
 from billow.jobs.worker import JobContext, periodic
-from billow.models import Event, Organization, PayInAdvanceWatermark
+from billow.models import BillableMetric, Charge, Event, Organization, PayInAdvanceWatermark
 
 # One run keeps reading batches for this long at most; the next run goes on from the watermark.
 RUN_SECONDS = 30.0
@@ -38,27 +39,64 @@ class Batch:
     complete: bool  # no settled event is left after this batch
 
 
-def create_batch(session: Session, organization_id: uuid.UUID, limit: int, settled_before: datetime,
-                 now: datetime) -> Batch:
-    """Price the organization's next settled events after its watermark and move it. Never commits."""
-    mark = session.get(PayInAdvanceWatermark, organization_id, with_for_update=True)
+def _watermark(session: Session, organization_id: uuid.UUID, *, lock: bool) -> PayInAdvanceWatermark:
+    mark = session.get(PayInAdvanceWatermark, organization_id, with_for_update=lock)
     if mark is None:
         mark = PayInAdvanceWatermark(organization_id=organization_id, last_event_id=0)
         session.add(mark)
         session.flush()
-    rows = list(session.scalars(select(Event).where(Event.organization_id == organization_id,
-                                                    Event.id > mark.last_event_id)
-                                .order_by(Event.id).limit(limit)))
+    return mark
+
+
+def _in_advance_codes(session: Session, organization_id: uuid.UUID) -> set[str]:
+    """Codes of the metrics any pay-in-advance charge of the organization prices (deleted ones too:
+    a subscription may still be priced on a plan version that has them)."""
+    return set(session.scalars(select(BillableMetric.code).join(Charge, Charge.billable_metric_id == BillableMetric.id)
+                               .where(Charge.organization_id == organization_id, Charge.pay_in_advance.is_(True))))
+
+
+def _next_events(session: Session, organization_id: uuid.UUID, after: int, limit: int,
+                 settled_before: datetime) -> tuple[list[tuple[int, str]], bool]:
+    """(id, code) of the settled events after ``after`` (at most ``limit``), and whether that is all
+    for now: the list stops at the first event younger than ``settled_before``."""
+    rows = session.execute(select(Event.id, Event.code, Event.created_at)
+                           .where(Event.organization_id == organization_id, Event.id > after)
+                           .order_by(Event.id).limit(limit)).all()
     settled = []
-    for row in rows:
-        if row.created_at >= settled_before:
-            break
-        settled.append(row)
-    fees = sum(len(service.create_for_event(session, row, now)) for row in settled)
-    if settled:
-        mark.last_event_id = settled[-1].id
-    session.flush()
-    return Batch(len(settled), fees, len(settled) < limit)
+    for event_id, code, created_at in rows:
+        if created_at >= settled_before:
+            return settled, True
+        settled.append((event_id, code))
+    return settled, len(rows) < limit
+
+
+def create_batch(database: Database, organization_id: uuid.UUID, limit: int, settled_before: datetime,
+                 now: datetime) -> Batch:
+    """Price the organization's next settled events after its watermark and move it past them.
+
+    The events are looked at in a read-only transaction; the write transaction (which holds the
+    watermark's lock) is taken only to move the watermark and, if some events bill a pay-in-advance
+    charge, to write their fees, so an organization without such charges costs the ingest nothing
+    but a one-row update now and then."""
+    with database.unit_of_work(write=False) as session:
+        mark = session.get(PayInAdvanceWatermark, organization_id)
+        after = mark.last_event_id if mark is not None else 0
+        events, complete = _next_events(session, organization_id, after, limit, settled_before)
+        codes = _in_advance_codes(session, organization_id) if events else set()
+    if not events:
+        return Batch(0, 0, True)
+    fees = 0
+    with database.unit_of_work() as session:
+        mark = _watermark(session, organization_id, lock=True)
+        if mark.last_event_id != after:  # another run moved it meanwhile: the next round goes on from there
+            return Batch(0, 0, False)
+        priced = [event_id for event_id, code in events if code in codes]
+        if priced:
+            for row in session.scalars(select(Event).where(Event.id.in_(priced)).order_by(Event.id)):
+                fees += len(service.create_for_event(session, row, now))
+        mark.last_event_id = events[-1][0]
+        session.flush()
+    return Batch(len(events), fees, complete)
 
 
 def create_fees(database: Database, now: datetime, organization_id: uuid.UUID | None = None, *,
@@ -74,8 +112,7 @@ def create_fees(database: Database, now: datetime, organization_id: uuid.UUID | 
     created = 0
     for organization in organizations:
         while True:
-            with database.unit_of_work() as session:
-                done = create_batch(session, organization, batch, now - settle, now)
+            done = create_batch(database, organization, batch, now - settle, now)
             created += done.fees
             if done.complete or time.monotonic() > deadline:
                 break

@@ -166,18 +166,25 @@ def _change(session: Session, old: Subscription, new: Subscription) -> PlanChang
     return plan_change(before.amount_cents, before.interval, after.amount_cents, after.interval)
 
 
+def ended_by(session: Session, subscription: Subscription) -> PlanChange | None:
+    """The plan change that ended ``subscription`` (None unless a new subscription took over at the
+    instant it was terminated): an upgrade credits one more unused day of a pay-in-advance fee."""
+    following = subscription.next_subscription
+    if following is None or not _switched(subscription, following):
+        return None
+    return _change(session, subscription, following)
+
+
 def _fee_input(session: Session, subscription: Subscription, window: BillingWindow,
                terminated: bool) -> SubscriptionFeeInput:
     snapshot = pricing_for(session, subscription.organization_id, subscription).snapshot
-    previous, following = subscription.previous_subscription, subscription.next_subscription
+    previous = subscription.previous_subscription
     started_by = _change(session, previous, subscription) if previous is not None else None
-    ended_by = None
-    if terminated and following is not None and following.started_at == subscription.terminated_at:
-        ended_by = _change(session, subscription, following)
     timezone = subscription.customer.applicable_timezone
     return SubscriptionFeeInput(
         plan_amount_cents=snapshot.amount_cents, window=window, pay_in_advance=snapshot.pay_in_advance,
-        billing_time=BillingTime(subscription.billing_time), terminated=terminated, ended_by=ended_by,
+        billing_time=BillingTime(subscription.billing_time), terminated=terminated,
+        ended_by=ended_by(session, subscription) if terminated else None,
         started_by=started_by,
         first_invoice=not repository.has_invoice(session, subscription.id),
         already_billed=repository.has_subscription_fee(session, subscription.id),
@@ -327,4 +334,4 @@ def bill_due(database: Database, at: datetime, organization_id: uuid.UUID | None
 
 
 __all__ = ["PERIODIC", "STARTING", "TERMINATING", "Billed", "Due", "RunReport", "bill_due", "bill_subscriptions",
-           "due_periods"]
+           "due_periods", "ended_by"]
