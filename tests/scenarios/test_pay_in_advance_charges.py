@@ -81,12 +81,17 @@ def _catalog(api: httpx.Client) -> None:
     ])
 
 
-def test_a_fee_per_event_invoiced_or_not(api: httpx.Client, at: Clock, database: Database, org: Org) -> None:
-    listen(api)
-    _catalog(api)
+def _subscribed(api: httpx.Client, at: Clock) -> None:
+    """The customer on plan ``p`` from March 1st 2024, the clock moved to March 3rd, 10:00."""
     customer(api, "cus")
     subscribe(api, at, "sub", "cus", "p", utc(2024, 3, 1))
     at(MARCH_3)
+
+
+def test_a_fee_per_event_invoiced_or_not(api: httpx.Client, at: Clock, database: Database, org: Org) -> None:
+    listen(api)
+    _catalog(api)
+    _subscribed(api, at)
     # The estimate of the first tokens event: 250 x 0.01 = 2.50.
     assert _estimate(api, "tokens", MARCH_3, n=250)["amount_cents"] == 250
     _send(api, "c1", "calls", MARCH_3)
@@ -132,9 +137,7 @@ def test_a_fee_per_event_invoiced_or_not(api: httpx.Client, at: Clock, database:
 
 def test_a_retried_event_creates_no_second_fee(api: httpx.Client, at: Clock, database: Database, org: Org) -> None:
     _catalog(api)
-    customer(api, "cus")
-    subscribe(api, at, "sub", "cus", "p", utc(2024, 3, 1))
-    at(MARCH_3)
+    _subscribed(api, at)
     _send(api, "c1", "calls", MARCH_3)
     ok(_event(api, "c1", "calls", MARCH_3))  # the client retries: acknowledged, stored once
     with database.unit_of_work(write=False) as session:
@@ -163,9 +166,7 @@ def test_a_retried_event_creates_no_second_fee(api: httpx.Client, at: Clock, dat
 def test_events_younger_than_the_settle_delay_wait(api: httpx.Client, at: Clock, database: Database,
                                                   org: Org) -> None:
     _catalog(api)
-    customer(api, "cus")
-    subscribe(api, at, "sub", "cus", "p", utc(2024, 3, 1))
-    at(MARCH_3)
+    _subscribed(api, at)
     _send(api, "c1", "calls", MARCH_3)
     assert tasks.create_fees(database, MARCH_3 + timedelta(seconds=2), org.id, settle=timedelta(seconds=5)) == 0
     assert tasks.create_fees(database, MARCH_3 + timedelta(seconds=6), org.id, settle=timedelta(seconds=5)) == 1
@@ -184,9 +185,7 @@ def test_sum_graduated_fees_are_the_increments_of_the_period_amount(api: httpx.C
     _graduated(api, "seats", "sum_agg", [
         {"from_value": 0, "to_value": 5, "per_unit_amount": "0.02", "flat_amount": "0.01"},
         {"from_value": 6, "to_value": None, "per_unit_amount": "0.01", "flat_amount": "0.01"}])
-    customer(api, "cus")
-    subscribe(api, at, "sub", "cus", "p", utc(2024, 3, 1))
-    at(MARCH_3)
+    _subscribed(api, at)
     for number, (value, minutes) in enumerate(((3, 0), (1, 1), (2, 2)), start=1):
         _send(api, f"s{number}", "seats", MARCH_3 + timedelta(minutes=minutes), n=value)
     assert tasks.create_fees(database, MARCH_3 + timedelta(minutes=5), org.id) == 3
@@ -203,9 +202,7 @@ def test_count_events_of_the_same_second_are_priced_in_ingestion_order(api: http
     _graduated(api, "calls", "count_agg", [
         {"from_value": 0, "to_value": 2, "per_unit_amount": "0", "flat_amount": "0"},
         {"from_value": 3, "to_value": None, "per_unit_amount": "2", "flat_amount": "0"}])
-    customer(api, "cus")
-    subscribe(api, at, "sub", "cus", "p", utc(2024, 3, 1))
-    at(MARCH_3)
+    _subscribed(api, at)
     for number in (1, 2, 3):
         _send(api, f"c{number}", "calls", MARCH_3)
     # The fourth event of that second, estimated: the 4th call is in the paid tier, 2.00.
@@ -221,14 +218,14 @@ def test_count_events_of_the_same_second_are_priced_in_ingestion_order(api: http
 
 def test_the_periodic_service_creates_the_fees(api: httpx.Client, at: Clock, database: Database, org: Org) -> None:
     _catalog(api)
-    customer(api, "cus")
-    subscribe(api, at, "sub", "cus", "p", utc(2024, 3, 1))
-    at(MARCH_3)
+    _subscribed(api, at)
     _send(api, "t1", "tokens", MARCH_3, n=42)
     settings = Settings(database_url=database.url, pay_in_advance_fees_settle_seconds=5,
-                        periodic_pay_in_advance_fees_interval=5)
+                        periodic_pay_in_advance_fees_interval=5, periodic_billing_clock_enabled=False,
+                        periodic_webhook_sweeper_enabled=False, periodic_event_errors_enabled=False,
+                        periodic_jobs_cleanup_enabled=False)
     later = MARCH_3 + timedelta(seconds=10)
-    assert "pay_in_advance_fees" in schedule_periodic(database, settings, later, {})
+    assert schedule_periodic(database, settings, later, {}) == ["pay_in_advance_fees"]
     assert run_pending(database, settings, now=later, names=["periodic.pay_in_advance_fees"]) == 1
     # 42 tokens x 0.01 = 0.42.
     assert _fees(api) == [("t1", "tokens", 42, "42")]
@@ -237,9 +234,7 @@ def test_the_periodic_service_creates_the_fees(api: httpx.Client, at: Clock, dat
 def test_a_sum_falling_and_rising_again_bills_only_the_new_peak(api: httpx.Client, at: Clock,
                                                                database: Database, org: Org) -> None:
     _catalog(api)
-    customer(api, "cus")
-    subscribe(api, at, "sub", "cus", "p", utc(2024, 3, 1))
-    at(MARCH_3)
+    _subscribed(api, at)
     _send(api, "t1", "tokens", MARCH_3, n=1000)
     _send(api, "t2", "tokens", MARCH_3 + timedelta(minutes=1), n=-400)
     later = MARCH_3 + timedelta(minutes=2)
