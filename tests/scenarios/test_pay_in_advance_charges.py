@@ -245,3 +245,19 @@ def test_a_sum_falling_and_rising_again_bills_only_the_new_peak(api: httpx.Clien
     # 1000 x 0.01 = 10.00; the fall to 600 is not refunded (0); back to 1400: only 400 above the
     # peak of 1000 are billed, 4.00.
     assert _fees(api) == [("t1", "tokens", 1000, "1000"), ("t2", "tokens", 0, "0"), ("t3", "tokens", 400, "400")]
+
+
+def test_events_of_an_organization_without_pay_in_advance_charges_only_move_the_watermark(
+        api: httpx.Client, at: Clock, database: Database, org: Org) -> None:
+    storage = metric(api, "storage", "sum_agg", "gb")
+    plan(api, "p", 1000, charges=[{"billable_metric_id": storage, "charge_model": "standard",
+                                   "properties": {"amount": "1"}}])
+    _subscribed(api, at)
+    _send(api, "s1", "storage", MARCH_3, gb=2)
+    _send(api, "s2", "storage", MARCH_3, gb=3)
+    assert tasks.create_fees(database, MARCH_3 + timedelta(seconds=10), org.id) == 0
+    with database.unit_of_work(write=False) as session:
+        last = session.scalar(select(func.max(Event.id)).where(Event.organization_id == org.id))
+        mark = session.get(PayInAdvanceWatermark, org.id)
+        assert mark is not None and mark.last_event_id == last
+        assert session.scalar(select(func.count()).select_from(Fee).where(Fee.organization_id == org.id)) == 0

@@ -174,6 +174,11 @@ def test_downgrade_mid_period_takes_effect_at_the_end_of_the_period(api: httpx.C
     _, may = invoices(api)
     # May in advance: 3100; basic's April usage: 1 call x 1.00 = 100.
     assert fee_amounts(may) == [("subscription", "basic", 3100), ("charge", "calls", 100)]
+    with database.unit_of_work(write=False) as session:
+        updated = json.loads(session.scalar(select(Webhook.body).where(
+            Webhook.organization_id == org.id, Webhook.webhook_type == "subscription.updated")) or "{}")
+    assert (updated["subscription"]["next_plan_code"], updated["subscription"]["downgrade_plan_date"]) == (
+        "basic", "2024-04-01")
     assert _subscription_webhooks(database, org) == [
         ("subscription.started", "premium", "active"),
         ("subscription.updated", "premium", "active"),
