@@ -261,3 +261,27 @@ def test_events_of_an_organization_without_pay_in_advance_charges_only_move_the_
         mark = session.get(PayInAdvanceWatermark, org.id)
         assert mark is not None and mark.last_event_id == last
         assert session.scalar(select(func.count()).select_from(Fee).where(Fee.organization_id == org.id)) == 0
+
+
+def test_taxes_and_the_grace_period(api: httpx.Client, at: Clock, database: Database, org: Org) -> None:
+    ok(api.post("taxes", json={"tax": {"name": "VAT", "code": "vat", "rate": "20"}}))
+    _catalog(api)
+    customer(api, "cus", tax_codes=["vat"], billing_configuration={"invoice_grace_period": 2})
+    subscribe(api, at, "sub", "cus", "p", utc(2024, 3, 1))
+    at(MARCH_3)
+    _send(api, "c1", "calls", MARCH_3)
+    _send(api, "t1", "tokens", MARCH_3, n=333)
+    assert tasks.create_fees(database, MARCH_3 + timedelta(seconds=10), org.id) == 2
+    # Not invoiced: 333 tokens x 0.01 = 3.33, VAT 20 % = 0.666 -> 0.67.
+    tokens_fee = next(fee for fee in ok(api.get("fees"))["fees"] if fee["event_transaction_id"] == "t1")
+    assert (tokens_fee["amount_cents"], tokens_fee["taxes_amount_cents"], tokens_fee["total_amount_cents"]) == (
+        333, 67, 400)
+    # The call's invoice is a draft during the 2-day grace period: 0.50 + 20 % = 0.60.
+    [draft] = invoices(api)
+    assert (draft["status"], draft["fees_amount_cents"], draft["taxes_amount_cents"], draft["total_amount_cents"]) == (
+        "draft", 50, 10, 60)
+    bill(database, org, utc(2024, 3, 4, 12))  # refreshed during the grace period: the fee stays
+    bill(database, org, utc(2024, 3, 5, 1))  # finalized when it ends
+    [finalized] = invoices(api)
+    assert (finalized["status"], finalized["total_amount_cents"]) == ("finalized", 60)
+    assert fee_amounts(finalized) == [("charge", "calls", 50)]
