@@ -161,11 +161,18 @@ def cmd_bill(args: argparse.Namespace, settings: Settings) -> int:
     if at.tzinfo is None:
         print("--at needs a timezone (e.g. 2024-04-01T00:00:00Z)", file=sys.stderr)
         return 2
+    from billow.fees import tasks as fee_tasks
+
     database = _database(settings)
+    organization_id = _uuid(args.org) if args.org else None
     try:
-        report = billing.bill_due(database, at.astimezone(UTC), _uuid(args.org) if args.org else None)
+        # Pay-in-advance charge fees of the events stored by then, before the periods are billed.
+        fees = fee_tasks.create_fees(database, at.astimezone(UTC), organization_id)
+        report = billing.bill_due(database, at.astimezone(UTC), organization_id)
     finally:
         database.dispose()
+    if fees:
+        print(f"{fees} pay-in-advance fees created")
     for subscription_id, change in report.changed:
         print(f"subscription {subscription_id} {change}")
     for billed in report.billed:

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     event_errors_batch: int = 1000
     # Events the draft_refresh service reads per organization and batch.
     draft_refresh_batch: int = 10000
+    # Pay-in-advance charge fees: events per transaction, and how old an event must be to be
+    # priced (a younger id may still commit out of order).
+    pay_in_advance_fees_batch: int = 500
+    pay_in_advance_fees_settle_seconds: int = 5
 
     # ---- periodic services: BILLOW_PERIODIC_<NAME>_INTERVAL (seconds) and _ENABLED ----
     periodic_billing_clock_interval: int = 3600
@@ -63,6 +67,8 @@ class Settings(BaseSettings):
     periodic_webhook_sweeper_enabled: bool = True
     periodic_event_errors_interval: int = 300
     periodic_event_errors_enabled: bool = True
+    periodic_pay_in_advance_fees_interval: int = 5
+    periodic_pay_in_advance_fees_enabled: bool = True
     periodic_jobs_cleanup_interval: int = 3600
     periodic_jobs_cleanup_enabled: bool = True
     periodic_draft_refresh_interval: int = 300

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -23,6 +24,7 @@ from billow.pricing.aggregation import (
     aggregate,
     apply_rounding,
     event_text,
+    high_water_mark,
     numeric_value,
 )
 
@@ -383,3 +385,26 @@ def test_recurring_sum_split_and_carry_equals_whole(events: list[Event], split_d
     first = aggregate(s, [e for e in events if e.timestamp < cut], T0, cut - timedelta(seconds=1))
     second = aggregate(s, [e for e in events if e.timestamp >= cut], cut, T_END, carried=first.carry)
     assert second.units == agg(s, events).units
+
+
+def _mark_events(*props: dict[str, Any]) -> list[Event]:
+    start = datetime(2024, 3, 1, tzinfo=UTC)
+    # Listed newest first: the mark walks them in time order whatever the order given.
+    return [Event(f"e{i}", start + timedelta(minutes=i), p, i) for i, p in reversed(list(enumerate(props)))]
+
+
+@pytest.mark.parametrize(
+    ("aggregation_type", "props", "mark"),
+    [
+        # +10, -4, +8: the running sum reaches 10, falls to 6, then 14; a non-numeric value counts 0.
+        ("sum_agg", [{"v": 10}, {"v": -4}, {"v": "x"}, {"v": 8}], Decimal(14)),
+        ("sum_agg", [{"v": -5}], Decimal(0)),  # never below 0
+        # a, b active (2), a removed, c added: 2 again; a value-less event changes nothing.
+        ("unique_count_agg", [{"v": "a"}, {"v": "b"}, {"v": "a", "operation_type": "remove"}, {"v": "c"}, {}],
+         Decimal(2)),
+        ("count_agg", [{}, {}, {}], Decimal(3)),
+        ("count_agg", [], Decimal(0)),
+    ],
+)
+def test_high_water_mark(aggregation_type: str, props: list[dict[str, Any]], mark: Decimal) -> None:
+    assert high_water_mark(aggregation_type, "v", _mark_events(*props)) == mark

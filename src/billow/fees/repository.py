@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 
 from billow.models import Customer, Fee, Invoice, Subscription
 
@@ -19,14 +19,15 @@ class FeeFilters:
 
 
 def list_query(organization_id: uuid.UUID, filters: FeeFilters) -> Select[tuple[Fee]]:
-    stmt = (select(Fee).join(Invoice, Invoice.id == Fee.invoice_id)
+    """Fees of invoices and pay-in-advance fees without one (their customer is the subscription's)."""
+    stmt = (select(Fee).outerjoin(Invoice, Invoice.id == Fee.invoice_id)
+            .outerjoin(Subscription, Subscription.id == Fee.subscription_id)
             .where(Fee.organization_id == organization_id))
     if filters.external_customer_id:
-        stmt = stmt.join(Customer, Customer.id == Invoice.customer_id).where(
+        stmt = stmt.join(Customer, Customer.id == func.coalesce(Invoice.customer_id, Subscription.customer_id)).where(
             Customer.external_id == filters.external_customer_id)
     if filters.external_subscription_id:
-        stmt = stmt.join(Subscription, Subscription.id == Fee.subscription_id).where(
-            Subscription.external_id == filters.external_subscription_id)
+        stmt = stmt.where(Subscription.external_id == filters.external_subscription_id)
     if filters.fee_type:
         stmt = stmt.where(Fee.fee_type == filters.fee_type)
     if filters.currency:

@@ -29,9 +29,14 @@ class FeeFilterParams(BaseModel):
 
 
 def _json(session: Session, fee: Fee) -> dict[str, Any]:
-    invoice = session.get_one(Invoice, fee.invoice_id)
+    invoice = session.get_one(Invoice, fee.invoice_id) if fee.invoice_id else None
     subscription = session.get(Subscription, fee.subscription_id) if fee.subscription_id else None
-    return fee_json(fee, invoice, invoice.customer, subscription, session.scalar(repository.true_up_of(fee.id)))
+    if invoice is not None:
+        customer = invoice.customer
+    else:  # a fee without invoice is a pay-in-advance charge's: its subscription's customer
+        assert subscription is not None
+        customer = subscription.customer
+    return fee_json(fee, invoice, customer, subscription, session.scalar(repository.true_up_of(fee.id)))
 
 
 @router.get("")

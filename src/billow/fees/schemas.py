@@ -16,8 +16,9 @@ def _major(cents: Decimal, currency: str) -> str:
     return str(ARITHMETIC.divide(cents, Decimal(10) ** exponent(currency)).normalize() + 0)
 
 
-def fee_json(fee: Fee, invoice: Invoice, customer: Customer, subscription: Subscription | None,
+def fee_json(fee: Fee, invoice: Invoice | None, customer: Customer, subscription: Subscription | None,
              true_up_fee_id: uuid.UUID | None = None) -> dict[str, Any]:
+    """The fee; ``invoice`` is None for a pay-in-advance fee that is not invoiced."""
     currency = fee.amount_currency
     sub_total_precise = fee.precise_amount_cents - fee.precise_coupons_amount_cents
     unit = ARITHMETIC.divide(fee.precise_amount_cents, fee.units) if fee.units else Decimal(0)
@@ -26,7 +27,7 @@ def fee_json(fee: Fee, invoice: Invoice, customer: Customer, subscription: Subsc
         "lago_charge_id": str(fee.charge_id) if fee.charge_id else None,
         "lago_charge_filter_id": str(fee.charge_filter_id) if fee.charge_filter_id else None,
         "lago_fixed_charge_id": None,
-        "lago_invoice_id": str(invoice.id),
+        "lago_invoice_id": str(invoice.id) if invoice is not None else None,
         "lago_true_up_fee_id": str(true_up_fee_id) if true_up_fee_id else None,
         "lago_true_up_parent_fee_id": str(fee.true_up_parent_fee_id) if fee.true_up_parent_fee_id else None,
         "lago_subscription_id": str(subscription.id) if subscription else None,
@@ -50,12 +51,12 @@ def fee_json(fee: Fee, invoice: Invoice, customer: Customer, subscription: Subsc
         "invoiceable": fee.invoiceable,
         "from_date": iso_utc(fee.from_datetime),
         "to_date": iso_utc(fee.to_datetime),
-        "payment_status": invoice.payment_status,
+        "payment_status": invoice.payment_status if invoice is not None else "pending",
         "created_at": iso_utc(fee.created_at),
         "succeeded_at": None,
         "failed_at": None,
         "refunded_at": None,
-        "event_transaction_id": None,
+        "event_transaction_id": fee.event_transaction_id,
         "description": fee.description,
         "precise_coupons_amount_cents": str(fee.precise_coupons_amount_cents),
         "sub_total_excluding_taxes_amount_cents": fee.amount_cents - round_cents(fee.precise_coupons_amount_cents),

@@ -26,7 +26,14 @@ from billow.core.db import Database
 from billow.invoices import builder, repository, service
 from billow.models import InvoiceSubscription, Subscription
 from billow.pricing.periods import ONE_SECOND, BillingCycle, BillingTime, BillingWindow, Period, local_date
-from billow.pricing.proration import PlanChange, SubscriptionFeeInput, plan_change, subscription_fee, trial_end
+from billow.pricing.proration import (
+    PlanChange,
+    SubscriptionFee,
+    SubscriptionFeeInput,
+    plan_change,
+    subscription_fee,
+    trial_end,
+)
 from billow.subscriptions import periods, schedule
 from billow.subscriptions import repository as subscriptions_repository
 from billow.subscriptions.service import pricing as plan_terms
@@ -182,18 +189,25 @@ def _change(session: Session, old: Subscription, new: Subscription) -> PlanChang
     return plan_change(before.amount_cents, before.interval, after.amount_cents, after.interval)
 
 
+def ended_by(session: Session, subscription: Subscription) -> PlanChange | None:
+    """The plan change that ended ``subscription`` (None unless a new subscription took over at the
+    instant it was terminated): an upgrade credits one more unused day of a pay-in-advance fee."""
+    following = subscription.next_subscription
+    if following is None or not _switched(subscription, following):
+        return None
+    return _change(session, subscription, following)
+
+
 def _fee_input(session: Session, subscription: Subscription, window: BillingWindow,
                terminated: bool) -> SubscriptionFeeInput:
     snapshot = pricing_for(session, subscription.organization_id, subscription).snapshot
-    previous, following = subscription.previous_subscription, subscription.next_subscription
+    previous = subscription.previous_subscription
     started_by = _change(session, previous, subscription) if previous is not None else None
-    ended_by = None
-    if terminated and following is not None and following.started_at == subscription.terminated_at:
-        ended_by = _change(session, subscription, following)
     timezone = subscription.customer.applicable_timezone
     return SubscriptionFeeInput(
         plan_amount_cents=snapshot.amount_cents, window=window, pay_in_advance=snapshot.pay_in_advance,
-        billing_time=BillingTime(subscription.billing_time), terminated=terminated, ended_by=ended_by,
+        billing_time=BillingTime(subscription.billing_time), terminated=terminated,
+        ended_by=ended_by(session, subscription) if terminated else None,
         started_by=started_by,
         first_invoice=not repository.has_invoice(session, subscription.id),
         already_billed=repository.has_subscription_fee(session, subscription.id),
@@ -203,28 +217,78 @@ def _fee_input(session: Session, subscription: Subscription, window: BillingWind
     )
 
 
+def _switched(old: Subscription, new: Subscription) -> bool:
+    """True when ``new`` took over from ``old`` at the instant ``old`` ended (a plan change)."""
+    return (old.status == "terminated" and old.terminated_at is not None
+            and new.started_at == old.terminated_at and new.previous_subscription_id == old.id)
+
+
+def _closing_due(session: Session, subscription: Subscription, at: datetime) -> Due | None:
+    """The invoice that ends a subscription replaced by a plan change: its final invoice (upgrade)
+    or the invoice of the period that ended with it (downgrade)."""
+    end = subscription.terminated_at
+    owed = due_periods(session, subscription, at)
+    if end is None or not owed:
+        return None
+    last = owed[-1]
+    closes = last.charges_window is not None and last.charges_window.charges_to_datetime + ONE_SECOND >= end
+    return last if closes else None
+
+
+def _companions(session: Session, subscription: Subscription, due: Due, at: datetime) -> list[tuple[Subscription, Due]]:
+    """What a plan change puts on the same invoice as ``due`` (Lago bills it as one invoice): the
+    old subscription's closing invoice and the new pay-in-advance plan's starting fee."""
+    found: list[tuple[Subscription, Due]] = []
+    previous = subscription.previous_subscription
+    if due.reason == STARTING and previous is not None and _switched(previous, subscription):
+        closing = _closing_due(session, previous, at)
+        if closing is not None:
+            found.append((previous, closing))
+    following = subscription.next_subscription
+    if following is not None and _switched(subscription, following) and due == _closing_due(session, subscription, at):
+        starting = [owed for owed in due_periods(session, following, at) if owed.reason == STARTING]
+        found.extend((following, owed) for owed in starting[:1])
+    return [(other, owed) for other, owed in found if owed.key not in repository.billed_keys(session, other.id)]
+
+
+def _fee_of(session: Session, subscription: Subscription, due: Due) -> SubscriptionFee | None:
+    if due.fee_window is None:
+        return None
+    return subscription_fee(_fee_input(session, subscription, due.fee_window, due.reason == TERMINATING))
+
+
 def bill_period(session: Session, subscription_id: uuid.UUID, due: Due, at: datetime) -> Billed | None:
-    """Write the invoice of one owed period (``None`` if it is billed already). Never commits."""
+    """Write the invoice of one owed period (``None`` if it is billed already), with what a plan
+    change bills together with it (:func:`_companions`). Never commits."""
     subscription = repository.subscription(session, subscription_id)
     if subscription is None or due.key in repository.billed_keys(session, subscription_id):
         return None
+    group = sorted([(subscription, due), *_companions(session, subscription, due, at)],
+                   key=lambda pair: pair[0].started_at or pair[0].subscription_at)
+    fees = [_fee_of(session, member, owed) for member, owed in group]  # before the invoice exists
     snapshot = pricing_for(session, subscription.organization_id, subscription).snapshot
-    fee = None
-    if due.fee_window is not None:
-        fee = subscription_fee(_fee_input(session, subscription, due.fee_window, due.reason == TERMINATING))
-    invoice = service.new_invoice(session, subscription.customer, snapshot.amount_currency, due.issuing_date)
+    issuing_date = max(owed.issuing_date for _, owed in group)
+    invoice = service.new_invoice(session, subscription.customer, snapshot.amount_currency, issuing_date)
+    for member, owed in group:
+        shown = owed.fee_window or owed.charges_window
+        assert shown is not None
+        reason, charges_from, charges_to = owed.key
+        session.add(InvoiceSubscription(
+            organization_id=member.organization_id, invoice_id=invoice.id, subscription_id=member.id,
+            invoicing_reason=reason, from_datetime=shown.from_datetime, to_datetime=shown.to_datetime,
+            charges_from_datetime=charges_from, charges_to_datetime=charges_to))
+        session.flush()  # the exactly-once constraint answers here
+    for position, ((member, owed), fee) in enumerate(zip(group, fees, strict=True)):
+        if fee is not None and owed.fee_window is not None:
+            in_advance = pricing_for(session, member.organization_id, member).snapshot.pay_in_advance
+            row = builder.subscription_fee_row(invoice, member, owed.fee_window, fee, in_advance)
+            row.position = -len(group) + position  # subscription fees first, in subscription order
+            session.add(row)
+    session.flush()
+    service.issue(session, invoice, at)
     shown = due.fee_window or due.charges_window
     assert shown is not None
-    reason, charges_from, charges_to = due.key
-    session.add(InvoiceSubscription(
-        organization_id=subscription.organization_id, invoice_id=invoice.id, subscription_id=subscription.id,
-        invoicing_reason=reason, from_datetime=shown.from_datetime, to_datetime=shown.to_datetime,
-        charges_from_datetime=charges_from, charges_to_datetime=charges_to))
-    session.flush()  # the exactly-once constraint answers here
-    if fee is not None and due.fee_window is not None:
-        session.add(builder.subscription_fee_row(invoice, subscription, due.fee_window, fee, snapshot.pay_in_advance))
-    service.issue(session, invoice, at)
-    return Billed(subscription.external_id, reason, shown.from_datetime, shown.to_datetime, invoice.id,
+    return Billed(subscription.external_id, due.reason, shown.from_datetime, shown.to_datetime, invoice.id,
                   invoice.status, invoice.total_amount_cents, invoice.currency)
 
 
@@ -260,6 +324,19 @@ def _apply_schedules(database: Database, at: datetime, organization_id: uuid.UUI
             report.changed.append((subscription_id, done))
 
 
+def bill_subscriptions(database: Database, subscription_ids: list[uuid.UUID], at: datetime) -> RunReport:
+    """Bill now what these subscriptions owe at ``at`` (a plan change or a termination is billed
+    when it happens, not at the next run of the billing clock). Idempotent like :func:`bill_due`."""
+    report = RunReport([], 0, [])
+    for subscription_id in subscription_ids:
+        try:
+            _bill_subscription(database, subscription_id, at, report)
+        except Exception as error:  # one subscription's failure must not stop the others'
+            log.exception("billing subscription %s failed", subscription_id)
+            report.failed.append((subscription_id, repr(error)))
+    return report
+
+
 def bill_due(database: Database, at: datetime, organization_id: uuid.UUID | None = None) -> RunReport:
     """Bill every period ended by ``at`` and not invoiced yet; price again the drafts still in
     their grace period (late events reach them) and finalize those whose grace period ended (of one
@@ -279,4 +356,5 @@ def bill_due(database: Database, at: datetime, organization_id: uuid.UUID | None
     return report
 
 
-__all__ = ["PERIODIC", "STARTING", "TERMINATING", "Billed", "Due", "RunReport", "bill_due", "due_periods"]
+__all__ = ["PERIODIC", "STARTING", "TERMINATING", "Billed", "Due", "RunReport", "bill_due", "bill_subscriptions",
+           "due_periods", "ended_by"]

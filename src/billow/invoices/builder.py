@@ -69,8 +69,8 @@ def charge_fee_rows(session: Session, invoice: Invoice, subscription: Subscripti
         kept = [bucket for bucket in charge_usage.buckets if bucket.units or bucket.amount_cents or bucket.events_count]
         if true_up and not kept:
             kept = charge_usage.buckets[:1]
-        fees = [_bucket_fee(invoice, subscription, charge_usage, bucket, usage.currency, scale, usage.from_datetime,
-                            usage.to_datetime) for bucket in kept]
+        fees = [bucket_fee(invoice, subscription, charge_usage, bucket, usage.currency, scale, usage.from_datetime,
+                           usage.to_datetime) for bucket in kept]
         if true_up and fees:
             parent = fees[0]
             parent.id = uuid.uuid4()
@@ -87,12 +87,14 @@ def charge_fee_rows(session: Session, invoice: Invoice, subscription: Subscripti
     return rows
 
 
-def _bucket_fee(invoice: Invoice, subscription: Subscription, charge_usage: ChargeUsage, bucket: BucketUsage,
-                currency: str, scale: Decimal, start: datetime, stop: datetime) -> Fee:
+def bucket_fee(invoice: Invoice | None, subscription: Subscription, charge_usage: ChargeUsage, bucket: BucketUsage,
+               currency: str, scale: Decimal, start: datetime, stop: datetime) -> Fee:
+    """The fee of one filter/group bucket of a charge (on ``invoice``, or on none yet)."""
     charge, metric = charge_usage.charge, charge_usage.metric
     filtered = bucket.filter_index is not None
     return Fee(
-        organization_id=subscription.organization_id, invoice_id=invoice.id, subscription_id=subscription.id,
+        organization_id=subscription.organization_id, invoice_id=invoice.id if invoice is not None else None,
+        subscription_id=subscription.id,
         charge_id=charge.id, charge_filter_id=charge.filters[bucket.filter_index].id if filtered else None,
         fee_type="charge",
         item={"type": "charge", "code": metric.code, "name": metric.name, "invoice_display_name": metric.name,
@@ -236,4 +238,4 @@ def apply_totals(invoice: Invoice, fees: list[Fee], books: dict[uuid.UUID | None
     return totals
 
 
-__all__ = ["TaxBook", "apply_totals", "charge_fee_rows", "subscription_fee_row", "tax_book"]
+__all__ = ["TaxBook", "apply_totals", "bucket_fee", "charge_fee_rows", "subscription_fee_row", "tax_book"]

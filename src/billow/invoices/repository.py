@@ -54,8 +54,10 @@ def period_fees_cents(session: Session, subscription_id: uuid.UUID, start: datet
 
 
 def links(session: Session, invoice_id: uuid.UUID) -> Sequence[InvoiceSubscription]:
+    """The periods an invoice bills; on a plan change's invoice the old plan's period comes first."""
     return session.scalars(select(InvoiceSubscription).where(InvoiceSubscription.invoice_id == invoice_id)
-                           .order_by(InvoiceSubscription.created_at, InvoiceSubscription.id)).all()
+                           .order_by(InvoiceSubscription.created_at, InvoiceSubscription.from_datetime,
+                                     InvoiceSubscription.id)).all()
 
 
 def fees_of(session: Session, invoice_id: uuid.UUID) -> Sequence[Fee]:

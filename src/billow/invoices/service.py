@@ -22,7 +22,7 @@ from billow.core.db import Database
 from billow.core.errors import NotAllowed, NotFound
 from billow.invoices import builder, credits, repository
 from billow.invoices.schemas import InvoiceUpdate, invoice_json
-from billow.models import Customer, Invoice, Organization
+from billow.models import Customer, Fee, Invoice, InvoiceSubscription, Organization
 from billow.pricing.periods import local_date, start_of_local_day
 from billow.webhooks import repository as webhook_endpoints
 from billow.webhooks import service as webhooks
@@ -72,6 +72,17 @@ def issue(session: Session, invoice: Invoice, at: datetime) -> None:
 
 # What a refresh prices again: usage and what depends on it.
 RECOMPUTED = ("charge", "commitment")
+IN_ADVANCE_CHARGE = "in_advance_charge"
+
+
+def _recomputed(fee: Fee) -> bool:
+    """Usage fees are priced again; a pay-in-advance charge's fee was priced once, for its event."""
+    return fee.fee_type in RECOMPUTED and fee.pay_in_advance_event_id is None
+
+
+def _bills_usage(link: InvoiceSubscription) -> bool:
+    """A starting invoice bills no usage, nor does the invoice of one pay-in-advance charge event."""
+    return link.charges_from_datetime != link.charges_to_datetime and link.invoicing_reason != IN_ADVANCE_CHARGE
 
 
 def recompute(session: Session, invoice: Invoice, *, finalize: bool) -> None:
@@ -79,16 +90,16 @@ def recompute(session: Session, invoice: Invoice, *, finalize: bool) -> None:
     plan period the invoice closes, then every total."""
     fees = list(repository.fees_of(session, invoice.id))
     for fee in fees:
-        if fee.fee_type in RECOMPUTED:
+        if _recomputed(fee):
             session.delete(fee)
-    kept = [fee for fee in fees if fee.fee_type not in RECOMPUTED]
+    kept = [fee for fee in fees if not _recomputed(fee)]
     session.flush()
     books = {}
     for link in repository.links(session, invoice.id):
         subscription = repository.subscription(session, link.subscription_id)
         assert subscription is not None
         books[subscription.id] = builder.tax_book(session, subscription, subscription.customer)
-        if link.charges_from_datetime != link.charges_to_datetime:  # a starting invoice bills no usage
+        if _bills_usage(link):
             kept.extend(builder.charge_fee_rows(session, invoice, subscription, link.charges_to_datetime))
         session.add_all(kept)
         session.flush()

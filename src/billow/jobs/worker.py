@@ -35,7 +35,7 @@ log = logging.getLogger("billow.jobs")
 
 # Modules whose import registers tasks and periodic services (later issues add theirs here).
 TASK_MODULES = ("billow.jobs.services", "billow.webhooks.tasks", "billow.webhooks.event_errors",
-                "billow.invoices.tasks")
+                "billow.invoices.tasks", "billow.fees.tasks", "billow.subscriptions.tasks")
 
 
 @dataclass

@@ -22,6 +22,7 @@ from billow.models.invoice_subscription import InvoiceSubscription
 from billow.models.job import Job
 from billow.models.minimum_commitment import MinimumCommitment, commitment_taxes
 from billow.models.organization import Organization
+from billow.models.pay_in_advance_watermark import PayInAdvanceWatermark
 from billow.models.plan import Plan, plan_taxes
 from billow.models.plan_version import PlanVersion
 from billow.models.subscription import Subscription
@@ -59,6 +60,7 @@ __all__ = [
     "Job",
     "MinimumCommitment",
     "Organization",
+    "PayInAdvanceWatermark",
     "Plan",
     "PlanVersion",
     "Subscription",

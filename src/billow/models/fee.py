@@ -5,7 +5,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, Uuid
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billow.core.types import DecimalText, JSONType, UTCDateTime
@@ -20,11 +20,16 @@ class Fee(IdMixin, OrgScopedMixin, TimestampMixin, Base):
 
     Amounts are integer minor units, rounded once; the unrounded values are kept as decimal text.
     ``item`` snapshots what the line bills (type, code, name, filters) as the invoice showed it.
+
+    A pay-in-advance charge's fee is created for one event (``pay_in_advance_event_id``, the
+    event's ingestion id): at most one per charge and event, by the unique constraint. Without an
+    invoice (``invoice_id`` null) when the charge is not invoiceable.
     """
 
     __tablename__ = "fees"
+    __table_args__ = (UniqueConstraint("charge_id", "pay_in_advance_event_id"),)
 
-    invoice_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("invoices.id"), nullable=False, index=True)
+    invoice_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("invoices.id"), index=True)
     subscription_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("subscriptions.id"), index=True)
     charge_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     charge_filter_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
@@ -51,3 +56,5 @@ class Fee(IdMixin, OrgScopedMixin, TimestampMixin, Base):
     to_datetime: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     # The line's text on a one-off invoice (the add-on's description unless one is sent).
     description: Mapped[str | None] = mapped_column(Text)
+    pay_in_advance_event_id: Mapped[int | None] = mapped_column(BigInteger)
+    event_transaction_id: Mapped[str | None] = mapped_column(String(255))

@@ -188,6 +188,29 @@ def seconds_between(start: datetime, end: datetime) -> Decimal:
     return _seconds(end - start)
 
 
+def high_water_mark(aggregation_type: str, field_name: str | None, events: Iterable[Event]) -> Decimal:
+    """The highest level a period's aggregation reached, event after event in time order, from 0:
+    the running sum (``sum_agg``), the number of active distinct values (``unique_count_agg``:
+    ``remove`` events take a value out), the number of events otherwise (lago-semantics 3.2: a
+    pay-in-advance event is billed only for how much it raises this mark)."""
+    level = peak = Decimal(0)
+    active: set[str] = set()
+    for event in in_time_order(events):
+        value = event.properties.get(field_name or "")
+        if aggregation_type == "sum_agg":
+            number = numeric_value(value)
+            level += number if number is not None else 0
+        elif aggregation_type == "unique_count_agg":
+            text = event_text(value)
+            if text is not None:
+                (active.discard if _is_remove(event) else active.add)(text)
+            level = Decimal(len(active))
+        else:
+            level += 1
+        peak = max(peak, level)
+    return peak
+
+
 def aggregate(
     spec: AggregationSpec,
     events: Iterable[Event],

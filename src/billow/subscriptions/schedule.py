@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from billow.models import Subscription
 from billow.pricing.periods import start_of_local_day
 from billow.subscriptions import service
-from billow.webhooks import service as webhooks
 
 
 def due(session: Session, at: datetime, organization_id: uuid.UUID | None = None) -> list[uuid.UUID]:
@@ -31,12 +30,6 @@ def due(session: Session, at: datetime, organization_id: uuid.UUID | None = None
     return list(session.scalars(stmt.order_by(Subscription.subscription_at, Subscription.id)))
 
 
-def _announce(session: Session, subscription: Subscription, webhook_type: str) -> None:
-    session.flush()
-    webhooks.emit(session, subscription.organization_id, webhook_type, "subscription",
-                  service.wire(session, subscription))
-
-
 def apply(session: Session, subscription_id: uuid.UUID, at: datetime) -> str | None:
     """Apply what is due on the subscription by ``at``; returns what was done, if anything."""
     subscription = session.get(Subscription, subscription_id, with_for_update=True)
@@ -46,7 +39,7 @@ def apply(session: Session, subscription_id: uuid.UUID, at: datetime) -> str | N
         if subscription.subscription_at > at:
             return None
         subscription.status, subscription.started_at = "active", subscription.subscription_at
-        _announce(session, subscription, "subscription.started")
+        service.announce(session, subscription, "subscription.started")
         return "started"
     if subscription.status != "active":
         return None
@@ -57,13 +50,13 @@ def apply(session: Session, subscription_id: uuid.UUID, at: datetime) -> str | N
             subscription.status, subscription.terminated_at = "terminated", switch
             session.flush()  # the old row leaves "active" before the new one takes its external id
             following.status, following.started_at = "active", switch
-            _announce(session, subscription, "subscription.terminated")
-            _announce(session, following, "subscription.started")
+            service.announce(session, subscription, "subscription.terminated")
+            service.announce(session, following, "subscription.started")
             return "downgraded"
     if subscription.ending_at is not None and subscription.ending_at <= at:
         if following is not None and following.status == "pending":
             following.status, following.canceled_at = "canceled", subscription.ending_at
         subscription.status, subscription.terminated_at = "terminated", subscription.ending_at
-        _announce(session, subscription, "subscription.terminated")
+        service.announce(session, subscription, "subscription.terminated")
         return "terminated"
     return None

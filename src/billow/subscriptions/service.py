@@ -1,6 +1,7 @@
 """Subscription rules: subscribe, change plan (upgrade now, downgrade at the end of the period),
 edit, terminate or cancel. Nothing here commits; no invoice or fee is produced here (billing does
-that from the rows these rules leave)."""
+that from the rows these rules leave: an upgrade or a termination enqueues its billing, in the same
+transaction, so its invoice follows at once)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from billow.plans.schemas import plan_json
 from billow.pricing.periods import ONE_DAY
 from billow.pricing.proration import PlanChange, plan_change
 from billow.pricing.proration import trial_end as trial_end_from
-from billow.subscriptions import periods, repository
+from billow.subscriptions import periods, repository, tasks
 from billow.subscriptions.schemas import (
     Facts,
     SubscriptionCreate,
@@ -110,8 +111,8 @@ def wire(session: Session, subscription: Subscription, *, with_plan: bool = True
     return subscription_json(subscription, facts(session, subscription), plan=plan)
 
 
-def _announce(session: Session, subscription: Subscription, webhook_type: str) -> None:
-    """``subscription.started`` / ``subscription.terminated`` webhooks, in the same transaction."""
+def announce(session: Session, subscription: Subscription, webhook_type: str) -> None:
+    """``subscription.started`` / ``terminated`` / ``updated`` webhooks, in the same transaction."""
     session.flush()
     webhooks.emit(session, subscription.organization_id, webhook_type, "subscription", wire(session, subscription))
 
@@ -205,7 +206,7 @@ def _subscribe(
     session.add(subscription)
     session.flush()
     if started:
-        _announce(session, subscription, "subscription.started")
+        announce(session, subscription, "subscription.started")
     return subscription
 
 
@@ -240,8 +241,9 @@ def _upgrade(session: Session, current: Subscription, plan: Plan, data: Subscrip
     session.flush()
     current.next_subscription_id = new.id
     _links_changed(session, current, new)
-    _announce(session, current, "subscription.terminated")
-    _announce(session, new, "subscription.started")
+    announce(session, current, "subscription.terminated")
+    announce(session, new, "subscription.started")
+    tasks.bill_soon(session, current, new)  # one invoice: the old plan's final one and the new plan's start
     return new
 
 
@@ -256,6 +258,8 @@ def _downgrade(session: Session, current: Subscription, plan: Plan, data: Subscr
     current.next_subscription_id = new.id
     current.downgrade_plan_date = period.last_day + ONE_DAY
     _links_changed(session, current, new)
+    # Lago announces the scheduled change on the running subscription (next_plan_code, date).
+    announce(session, current, "subscription.updated")
     return current
 
 
@@ -304,7 +308,7 @@ def update(
             subscription.status, subscription.started_at = "active", subscription.subscription_at
     session.flush()
     if starting:
-        _announce(session, subscription, "subscription.started")
+        announce(session, subscription, "subscription.started")
     return subscription
 
 
@@ -345,7 +349,8 @@ def _terminate(session: Session, subscription: Subscription, now: datetime) -> N
     _cancel_next(session, subscription, now)
     subscription.status, subscription.terminated_at = "terminated", now
     _credit_unused_fee(session, subscription)
-    _announce(session, subscription, "subscription.terminated")
+    announce(session, subscription, "subscription.terminated")
+    tasks.bill_soon(session, subscription)
 
 
 def _credit_unused_fee(session: Session, subscription: Subscription, *, upgrade: bool = False) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -114,16 +115,18 @@ def bucket_of_event(charge: ChargePrice, profile: Profile, event: Event) -> Buck
 
 def aggregations(session: Session, organization_id: uuid.UUID, external_subscription_id: str, charge: ChargePrice,
                  metric: BillableMetric, profile: Profile, window: reader.Window, *,
-                 extra: Event | None = None, extra_amount: Decimal | None = None) -> Computed:
+                 extra: Event | Sequence[Event] | None = None, extra_amount: Decimal | None = None) -> Computed:
     """Aggregation and per-event values of each non-empty bucket of the charge over the window;
-    ``extra`` adds one event that is not stored (what an estimate prices)."""
+    ``extra`` adds events the window does not read: one that is not stored (what an estimate
+    prices, ``extra_amount`` its dynamic amount) or stored ones just past the window's end."""
     spec = spec_of(metric)
+    extras = [] if extra is None else [extra] if isinstance(extra, Event) else list(extra)
     result: Computed = {}
     if charge.prorated and spec.recurring and metric.aggregation_type in PRORATABLE:
-        return _prorated(session, organization_id, external_subscription_id, charge, metric, window, extra)
+        return _prorated(session, organization_id, external_subscription_id, charge, metric, window, extras)
     if charge.charge_model in PER_EVENT_MODELS:
         bucketed = _bucketed_raw(session, organization_id, external_subscription_id, charge, metric,
-                                 None if spec.recurring else window.start, window, extra)
+                                 None if spec.recurring else window.start, window, extras)
         for key, events in bucketed.items():
             agg = aggregate(spec, events, window.start, window.stop, charges_duration_days=window.charges_duration_days)
             values = agg.values
@@ -137,8 +140,8 @@ def aggregations(session: Session, organization_id: uuid.UUID, external_subscrip
     for dims, piece in reader.collect(session, organization_id, external_subscription_id, profile, spec,
                                       window).items():
         pieces[_bucket_of(charge, dims)].append(piece)
-    if extra is not None:
-        pieces[bucket_of_event(charge, profile, extra)].append(reader.DimsUsage(edge_events=[extra]))
+    for event in extras:
+        pieces[bucket_of_event(charge, profile, event)].append(reader.DimsUsage(edge_events=[event]))
     for key, parts in pieces.items():
         result[key] = Measured(reader.aggregate(profile, spec, window, parts))
     return result
@@ -146,25 +149,23 @@ def aggregations(session: Session, organization_id: uuid.UUID, external_subscrip
 
 def _bucketed_raw(session: Session, organization_id: uuid.UUID, external_subscription_id: str,
                   charge: ChargePrice, metric: BillableMetric, start: datetime | None, window: reader.Window,
-                  extra: Event | None) -> dict[BucketKey, list[Event]]:
-    raw = list(store.raw_events(session, organization_id, external_subscription_id, metric.code, start,
-                                window.stop + reader.MICROSECOND))
-    if extra is not None:
-        raw.append(extra)
+                  extras: list[Event]) -> dict[BucketKey, list[Event]]:
+    raw = [*store.raw_events(session, organization_id, external_subscription_id, metric.code, start,
+                             window.stop + reader.MICROSECOND), *extras]
     filters = [f.values for f in charge.filters]
     groups = {i: _group_keys(f.properties) for i, f in enumerate(charge.filters)}
     return bucket_events(filters, _group_keys(charge.properties), raw, filter_group_keys=groups)
 
 
 def _prorated(session: Session, organization_id: uuid.UUID, external_subscription_id: str, charge: ChargePrice,
-              metric: BillableMetric, window: reader.Window, extra: Event | None) -> Computed:
+              metric: BillableMetric, window: reader.Window, extras: list[Event]) -> Computed:
     """Prorated recurring charges weigh each event by its days in the period, from the raw events
     (their whole history: the carried state is part of the answer)."""
     spec = spec_of(metric)
     proration = ProrationWindow(window.start, window.stop, window.charges_duration_days, window.timezone)
     result: Computed = {}
     for key, events in _bucketed_raw(session, organization_id, external_subscription_id, charge, metric, None,
-                                     window, extra).items():
+                                     window, extras).items():
         prorated = prorated_aggregate(spec, events, proration)
         aggregation = Aggregation(prorated.units, prorated.precise_units, prorated.full.events_count)
         result[key] = Measured(aggregation, (), prorated)

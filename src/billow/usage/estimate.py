@@ -1,8 +1,7 @@
 """What one pay-in-advance event would cost, without storing it (``POST /events/estimate_fees``).
 
-The fee is the charge's amount with the event minus without it over the current charges window,
-bounded at the event's instant (:func:`billow.pricing.charge_models.pay_in_advance_fee`), so
-the fees of a period's events add up to the period's total.
+The fee is priced by :func:`billow.fees.service.price_event`, the rule that creates the fee when
+the event is stored: an estimate equals the fee the event then gets.
 """
 
 from __future__ import annotations
@@ -14,23 +13,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billow.core.errors import NotFound
-from billow.core.money import exponent, to_minor_units
+from billow.core.money import exponent
 from billow.core.wire import iso_utc
 from billow.events.schemas import EventIn
+from billow.fees.service import price_event
 from billow.models import BillableMetric, Customer, Organization, Subscription
 from billow.pricing.aggregation import Event
-from billow.pricing.charge_models import ChargeInputs, pay_in_advance_fee
 from billow.pricing.taxes import fee_tax
 from billow.subscriptions.repository import resolve
-from billow.usage import charges, profiles, service
-from billow.usage.reader import Window
-
-
-def _inputs(computed: charges.Measured | None, currency: str) -> ChargeInputs:
-    if computed is None:
-        return ChargeInputs(Decimal(0), (), 0, exponent(currency))
-    return ChargeInputs(computed.aggregation.units, computed.values, computed.aggregation.events_count,
-                        exponent(currency))
+from billow.usage import charges, service
 
 
 def estimate_fees(session: Session, organization: Organization, event: EventIn) -> list[dict[str, Any]]:
@@ -45,25 +36,13 @@ def estimate_fees(session: Session, organization: Organization, event: EventIn) 
         raise NotFound("billable_metric")
     customer: Customer = subscription.customer
     pricing = service.pricing_for(session, organization.id, subscription)
-    snapshot = pricing.snapshot
-    profile = profiles.load(session, organization.id, {metric.code})[metric.code]
-    full_window, billing = service.window_for(subscription, customer, event.timestamp)
-    window = Window(full_window.start, max(event.timestamp, full_window.start), full_window.charges_duration_days,
-                    full_window.timezone)
-    currency = snapshot.amount_currency
+    currency = pricing.snapshot.amount_currency
     candidate = Event(event.transaction_id or "estimate", event.timestamp, event.properties, charges.EXTRA_ORDER)
     rates_of = service.charge_fee_taxes(pricing, customer)
     fees = []
-    for charge in snapshot.charges:
-        if charge.billable_metric_id != metric.id or not charge.pay_in_advance:
-            continue
-        key = charges.bucket_of_event(charge, profile, candidate)
-        args = (session, organization.id, subscription.external_id, charge, metric, profile, window)
-        before = charges.aggregations(*args).get(key)
-        after = charges.aggregations(*args, extra=candidate, extra_amount=event.precise_total_amount_cents)[key]
-        amount = pay_in_advance_fee(charge.charge_model, charges.properties_of(charge, key),
-                                    _inputs(before, currency), _inputs(after, currency))
-        cents = to_minor_units(amount.amount, currency)
+    for priced in price_event(session, subscription, metric, candidate,
+                              precise_total_amount_cents=event.precise_total_amount_cents):
+        charge, key, amount, cents = priced.charge, priced.key, priced.amount, priced.amount_cents
         tax = fee_tax(rates_of(charge), Decimal(cents))
         fees.append({
             "lago_id": None, "lago_charge_id": str(charge.id),
@@ -74,10 +53,12 @@ def estimate_fees(session: Session, organization: Organization, event: EventIn) 
             "amount_cents": cents, "precise_amount": str(amount.amount), "amount_currency": currency,
             "taxes_amount_cents": tax.amount_cents, "taxes_precise_amount": str(tax.precise_amount_cents),
             "taxes_rate": str(tax.taxes_rate), "units": str(amount.units),
-            "precise_unit_amount": str(amount.unit_amount), "total_aggregated_units": str(after.aggregation.units),
+            "precise_unit_amount": str(amount.unit_amount),
+            "total_aggregated_units": str(priced.total_aggregated_units),
             "total_amount_cents": cents + tax.amount_cents, "total_amount_currency": currency,
             "events_count": 1, "pay_in_advance": True, "invoiceable": charge.invoiceable,
-            "from_date": iso_utc(window.start), "to_date": iso_utc(billing.charges_to_datetime),
+            "from_date": iso_utc(priced.window.charges_from_datetime),
+            "to_date": iso_utc(priced.window.charges_to_datetime),
             "payment_status": "pending", "created_at": None, "succeeded_at": None, "failed_at": None,
             "refunded_at": None, "event_transaction_id": event.transaction_id or None,
             "sub_total_excluding_taxes_amount_cents": cents,

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from billow.core import clock
+from billow.core.types import UTCDateTime
+from billow.models.base import Base
+
+
+class PayInAdvanceWatermark(Base):
+    """How far the ``pay_in_advance_fees`` service has priced an organization's events (``events.id``)."""
+
+    __tablename__ = "pay_in_advance_watermarks"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_event_id: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=clock.now, onupdate=clock.now)
