@@ -25,15 +25,17 @@ def newest_first(stmt: Select[Any], model: type[Any]) -> Select[Any]:
     return stmt.order_by(model.created_at.desc(), model.id.desc())
 
 
-def find(session: Session, model: type[T], organization_id: uuid.UUID, **keys: Any) -> T | None:
+def find(session: Session, model: type[T], organization_id: uuid.UUID, *, for_update: bool = False,
+         **keys: Any) -> T | None:
     stmt = scoped(model, organization_id)
     for column, value in keys.items():
         stmt = stmt.where(getattr(model, column) == value)
-    return session.scalar(stmt.limit(1))
+    return session.scalar(stmt.limit(1).with_for_update() if for_update else stmt.limit(1))
 
 
-def get_or_404(session: Session, model: type[T], organization_id: uuid.UUID, resource: str, **keys: Any) -> T:
-    row = find(session, model, organization_id, **keys)
+def get_or_404(session: Session, model: type[T], organization_id: uuid.UUID, resource: str, *,
+               for_update: bool = False, **keys: Any) -> T:
+    row = find(session, model, organization_id, for_update=for_update, **keys)
     if row is None:
         raise NotFound(resource)
     return row

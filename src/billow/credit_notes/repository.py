@@ -11,20 +11,13 @@ from decimal import Decimal
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from billow.core.errors import NotFound
+from billow.core.repository import get_or_404, parse_uuid
 from billow.models import CreditNote, CreditNoteItem, Customer, Fee, Invoice
 
 
 def get(session: Session, organization_id: uuid.UUID, lago_id: str, *, for_update: bool = False) -> CreditNote:
-    try:
-        key = uuid.UUID(lago_id)
-    except ValueError:
-        raise NotFound("credit_note") from None
-    stmt = select(CreditNote).where(CreditNote.organization_id == organization_id, CreditNote.id == key)
-    found = session.scalar(stmt.with_for_update() if for_update else stmt)
-    if found is None:
-        raise NotFound("credit_note")
-    return found
+    return get_or_404(session, CreditNote, organization_id, "credit_note", for_update=for_update,
+                      id=parse_uuid(lago_id, "credit_note"))
 
 
 def of_invoice(session: Session, invoice_id: uuid.UUID) -> Sequence[CreditNote]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -12,6 +11,7 @@ from sqlalchemy.orm import Session
 from billow.core.db import DbSession
 from billow.core.errors import NotFound
 from billow.core.pagination import Paging, page_response
+from billow.core.repository import parse_uuid
 from billow.core.wire import validate
 from billow.fees import repository
 from billow.fees.schemas import fee_json
@@ -51,11 +51,7 @@ def list_fees(request: Request, org: CurrentOrg, session: DbSession, paging: Pag
 
 @router.get("/{lago_id}")
 def get_fee(lago_id: str, org: CurrentOrg, session: DbSession) -> dict[str, Any]:
-    try:
-        key = uuid.UUID(lago_id)
-    except ValueError:
-        raise NotFound("fee") from None
-    fee = session.scalar(repository.get(org.id, key))
+    fee = session.scalar(repository.get(org.id, parse_uuid(lago_id, "fee")))
     if fee is None:
         raise NotFound("fee")
     return {"fee": _json(session, fee)}

@@ -10,8 +10,15 @@ from datetime import date, datetime
 from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session, joinedload
 
-from billow.core.errors import NotFound
-from billow.models import Customer, Fee, Invoice, InvoiceSubscription, Organization, Subscription
+from billow.core.repository import get_or_404, parse_uuid
+from billow.models import (
+    Customer,
+    Fee,
+    Invoice,
+    InvoiceSubscription,
+    Organization,
+    Subscription,
+)
 
 
 def lock_numbering(session: Session, organization_id: uuid.UUID) -> None:
@@ -65,15 +72,8 @@ def fees_of(session: Session, invoice_id: uuid.UUID) -> Sequence[Fee]:
 
 
 def get(session: Session, organization_id: uuid.UUID, lago_id: str, *, for_update: bool = False) -> Invoice:
-    try:
-        key = uuid.UUID(lago_id)
-    except ValueError:
-        raise NotFound("invoice") from None
-    stmt = select(Invoice).where(Invoice.organization_id == organization_id, Invoice.id == key)
-    found = session.scalar(stmt.with_for_update() if for_update else stmt)
-    if found is None:
-        raise NotFound("invoice")
-    return found
+    return get_or_404(session, Invoice, organization_id, "invoice", for_update=for_update,
+                      id=parse_uuid(lago_id, "invoice"))
 
 
 def highest_numbers(session: Session, organization_id: uuid.UUID, customer_id: uuid.UUID) -> tuple[int, int]:
