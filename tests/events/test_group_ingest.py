@@ -143,3 +143,41 @@ def test_a_failing_shared_transaction_is_retried_item_by_item(database: Database
     group_commit._commit(writes)
     assert seen == ([list(range(size))] if size > 1 else []) + [[item] for item in range(size)]
     assert [(w.result, w.error, w.done.result(timeout=0)) for w in writes] == [(i * 10, None, i * 10) for i in range(size)]
+
+
+def test_async_waiters_of_one_group_are_woken_together_with_their_own_outcomes(database: Database) -> None:
+    """``submit_async`` waiters of one group are settled by one call into their event loop; each
+    gets its own result or exception, and a waiter cancelled meanwhile does not stop the others."""
+    import asyncio
+
+    group_commit = GroupCommit(database)
+    gate = threading.Event()
+    started = threading.Event()
+    calls: list[list[int]] = []
+
+    def hold(_session: Any) -> None:
+        started.set()
+        gate.wait(timeout=30)
+
+    def batcher(_session: Any, items: list[int]) -> list[Any]:
+        calls.append(items)
+        return [ValueError("odd") if item % 2 else item * 10 for item in items]
+
+    async def scenario() -> list[Any]:
+        loop = asyncio.get_running_loop()
+        holder = loop.run_in_executor(None, group_commit.run, hold)
+        assert await loop.run_in_executor(None, started.wait, 30)
+        tasks = [asyncio.create_task(group_commit.submit_async(batcher, item)) for item in range(5)]
+        while group_commit._queue.qsize() < 5:
+            await asyncio.sleep(0.001)
+        tasks[4].cancel()  # its caller went away: its write still runs, nobody is told
+        gate.set()
+        await holder
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    outcomes = asyncio.run(scenario())
+    group_commit.stop()
+    assert calls == [[0, 1, 2, 3, 4]]
+    assert outcomes[0] == 0 and outcomes[2] == 20
+    assert isinstance(outcomes[1], ValueError) and isinstance(outcomes[3], ValueError)
+    assert isinstance(outcomes[4], asyncio.CancelledError)

@@ -45,15 +45,33 @@ class _Write(Generic[T]):
     work: Callable[[Session], T] | None
     batcher: Batcher | None = None
     item: Any = None
-    done: Future[Any] = field(default_factory=Future)
+    done: Future[Any] | None = field(default_factory=Future)
     result: Any = None
     error: BaseException | None = None
+    waiter: asyncio.Future[Any] | None = None  # an event loop's waiter (then ``done`` is None)
 
     def settle(self) -> None:
+        if self.done is None:
+            return
         if self.error is not None:
             self.done.set_exception(self.error)
         else:
             self.done.set_result(self.result)
+
+    def settle_waiter(self) -> None:
+        """In the waiter's event loop."""
+        assert self.waiter is not None
+        if self.waiter.cancelled():
+            return
+        if self.error is not None:
+            self.waiter.set_exception(self.error)
+        else:
+            self.waiter.set_result(self.result)
+
+
+def _settle_waiters(writes: list[_Write[Any]]) -> None:
+    for write in writes:
+        write.settle_waiter()
 
 
 class GroupCommit:
@@ -78,16 +96,20 @@ class GroupCommit:
         return self._wait(_Write(None, batcher, item))
 
     async def submit_async(self, batcher: Callable[[Session, list[ItemT]], list[Any]], item: ItemT) -> Any:
-        """:meth:`submit` for the event loop: awaits the commit without holding a thread."""
-        return await asyncio.wrap_future(self._enqueue(_Write(None, batcher, item)))
+        """:meth:`submit` for the event loop: awaits the commit without holding a thread. The
+        writer wakes each event loop once per group, whatever the number of its requests in it."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._enqueue(_Write(None, batcher, item, done=None, waiter=waiter))
+        return await waiter
 
     def _wait(self, write: _Write[Any]) -> Any:
-        return self._enqueue(write).result()
+        self._enqueue(write)
+        assert write.done is not None
+        return write.done.result()
 
-    def _enqueue(self, write: _Write[Any]) -> Future[Any]:
+    def _enqueue(self, write: _Write[Any]) -> None:
         self._ensure_started()
         self._queue.put(write)
-        return write.done
 
     def stop(self) -> None:
         with self._lock:
@@ -183,5 +205,14 @@ class GroupCommit:
                 return
             group[0].error = exc
             group[0].result = None
+        loops: dict[asyncio.AbstractEventLoop, list[_Write[Any]]] = {}
         for write in group:
-            write.settle()
+            if write.waiter is not None:
+                loops.setdefault(write.waiter.get_loop(), []).append(write)
+            else:
+                write.settle()
+        for loop, writes in loops.items():
+            try:
+                loop.call_soon_threadsafe(_settle_waiters, writes)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                pass

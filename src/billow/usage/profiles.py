@@ -43,8 +43,26 @@ class Profile:
 
     def dims(self, properties: dict[str, Any]) -> str:
         """Canonical text of the event's values for the dimension keys (absent keys left out)."""
-        picked = {key: text for key in self.dim_keys if (text := event_text(properties.get(key))) is not None}
-        return json.dumps(picked, sort_keys=True, separators=(",", ":")) if picked else ""
+        if not self.dim_keys:
+            return ""
+        values = tuple(event_text(properties.get(key)) for key in self.dim_keys)
+        known = _DIMS.get((self.dim_keys, values))
+        if known is None:
+            picked = {key: text for key, text in zip(self.dim_keys, values, strict=True) if text is not None}
+            known = _dims_text(picked)
+            if len(_DIMS) >= _DIMS_KEPT:
+                _DIMS.clear()
+            _DIMS[(self.dim_keys, values)] = known
+        return known
+
+
+def _dims_text(picked: dict[str, str]) -> str:
+    return json.dumps(picked, sort_keys=True, separators=(",", ":")) if picked else ""
+
+
+# (dimension keys, their values' texts) -> dims text: most events repeat a few combinations.
+_DIMS: dict[tuple[tuple[str, ...], tuple[str | None, ...]], str] = {}
+_DIMS_KEPT = 100_000
 
 
 def _group_keys(properties: dict[str, Any]) -> list[str]:

@@ -7,7 +7,6 @@ engine registers on SQLite, where decimals are kept as text).
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -17,6 +16,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from sqlalchemy import and_, bindparam, or_, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -76,7 +76,10 @@ PG_TYPES = {"organization_id": "uuid", "lago_id": "uuid", "grain": "smallint", "
             "events": "bigint", "counted": "bigint", "latest_at": "timestamptz", "latest_seq": "bigint",
             "last_at": "timestamptz", "last_seq": "bigint", "added": "boolean", "timestamp": "timestamptz",
             "properties": "text", "created_at": "timestamptz"}
-json_rows = json.JSONEncoder(separators=(",", ":")).encode
+def json_rows(rows: list[tuple[Any, ...]]) -> str:
+    """The rows (texts, integers, booleans, nulls) as one JSON text: orjson writes it about ten
+    times faster than the standard library's C encoder."""
+    return orjson.dumps(rows).decode()
 
 
 def pg_rows_source(columns: tuple[str, ...]) -> str:
