@@ -24,9 +24,9 @@ class UsageAggregate(Base):
 
     __tablename__ = "usage_aggregates"
 
-    organization_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
-    )
+    # No foreign key: rows derived from events, written by every ingest; checking the reference on
+    # each new row cost as much as writing it. ``billow usage rebuild`` makes them again.
+    organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     external_subscription_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     code: Mapped[str] = mapped_column(String(255), primary_key=True)
     grain: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
@@ -48,9 +48,7 @@ class UsageValueState(Base):
 
     __tablename__ = "usage_value_states"
 
-    organization_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
-    )
+    organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)  # no foreign key: as above
     external_subscription_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     code: Mapped[str] = mapped_column(String(255), primary_key=True)
     grain: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
