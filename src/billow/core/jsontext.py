@@ -7,6 +7,8 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 _encode_string = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 
 
@@ -43,13 +45,10 @@ def dumps(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} is not written as exact JSON")
 
 
-_plain = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
-
-
 def dumps_parsed(value: Any) -> str:
-    """:func:`dumps` of a value read by :func:`loads` (which never gives a float): the C encoder
-    writes it when it holds no ``Decimal``, which is most event properties."""
+    """:func:`dumps` of a value read by :func:`loads` (which never gives a float): orjson writes it
+    when it holds no ``Decimal`` (most event properties; non-ASCII text as UTF-8, not escaped)."""
     try:
-        return _plain(value)
-    except TypeError:  # a Decimal somewhere: the exact writer
+        return orjson.dumps(value).decode()
+    except TypeError:  # a Decimal somewhere, or an integer beyond 64 bits: the exact writer
         return dumps(value)

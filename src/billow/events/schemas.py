@@ -8,10 +8,9 @@ client sends every optional key).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from functools import cached_property
 from typing import Any
 
 from billow.core import jsontext
@@ -36,10 +35,10 @@ class EventIn:
     timestamp_given: bool
     properties: dict[str, Any]
     precise_total_amount_cents: Decimal | None
+    key: tuple[str, str] = field(init=False, repr=False, compare=False)  # (transaction, subscription)
 
-    @cached_property
-    def key(self) -> tuple[str, str]:
-        return (self.transaction_id, self.external_subscription_id)
+    def __post_init__(self) -> None:
+        self.key = (self.transaction_id, self.external_subscription_id)
 
     def same_content(self, other: Any) -> bool:
         """Whether a stored event is this one sent again (a timestamp left to the server is not

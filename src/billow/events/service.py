@@ -172,7 +172,7 @@ def _insert(session: Session, organization_id: uuid.UUID, events: list[EventIn],
         ids = {event.key: first + index for index, event in enumerate(events)}
     else:
         result = connection.exec_driver_sql(_PG_INSERT, (store.json_rows(new.rows),))
-        ids = {(r.transaction_id, r.external_subscription_id): r.id for r in result.all()}
+        ids = {(transaction_id, subscription_id): id_ for id_, transaction_id, subscription_id in result.all()}
     return {
         e.key: StoredEvent(lago_id, e.transaction_id, e.external_subscription_id, e.code, e.timestamp, e.properties,
                            e.precise_total_amount_cents, new.now, ids[e.key])
