@@ -14,7 +14,7 @@ from billow.models.customer import Customer
 # draft -> finalized -> voided; a draft has no number until it is finalized.
 STATUSES = ("draft", "finalized", "voided")
 PAYMENT_STATUSES = ("pending", "succeeded", "failed")
-INVOICE_TYPES = ("subscription", "one_off")
+INVOICE_TYPES = ("subscription", "one_off", "progressive_billing")
 
 
 class Invoice(IdMixin, OrgScopedMixin, TimestampMixin, Base):

@@ -1,0 +1,70 @@
+"""A subscription's lifetime usage (lago-payments-wallets-alerts.md 5.1), read from invoices and
+current usage, and its historical part set through ``PUT /subscriptions/{id}/lifetime_usage``.
+
+* historical: the ``lifetime_usages`` row of the subscription (0 without one);
+* invoiced usage: the charge fees of usage invoices (not voided, not progressive) of every
+  subscription of the organization with the same external id (a plan change keeps counting);
+* progressive billed: the fees of the latest progressive invoice of the current charges period;
+* current usage: :func:`billow.usage.service.current_usage` without taxes, as invoices price it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from billow.invoices.progressive_credits import latest_progressive
+from billow.models import Fee, Invoice, LifetimeUsage, Subscription
+from billow.pricing import progressive
+from billow.usage.service import Usage, current_usage
+
+
+@dataclass(frozen=True)
+class Lifetime:
+    usage: progressive.LifetimeUsage
+    period: Usage  # the current charges period's usage
+    latest: Invoice | None  # the latest progressive invoice of the current period
+
+
+def historical_row(session: Session, subscription: Subscription) -> LifetimeUsage | None:
+    return session.scalar(select(LifetimeUsage).where(LifetimeUsage.subscription_id == subscription.id))
+
+
+def invoiced_usage_cents(session: Session, subscription: Subscription) -> int:
+    total = session.scalar(
+        select(func.coalesce(func.sum(Fee.amount_cents), 0))
+        .join(Invoice, Invoice.id == Fee.invoice_id)
+        .join(Subscription, Subscription.id == Fee.subscription_id)
+        .where(Subscription.organization_id == subscription.organization_id,
+               Subscription.external_id == subscription.external_id, Fee.fee_type == "charge",
+               Invoice.invoice_type == "subscription", Invoice.status.in_(("draft", "finalized"))))
+    return int(total or 0)
+
+
+def lifetime_usage(session: Session, subscription: Subscription, at: datetime) -> Lifetime:
+    """The subscription's lifetime usage at ``at``."""
+    period = current_usage(session, subscription.organization_id, subscription.customer, subscription, at,
+                           apply_taxes=False)
+    latest = latest_progressive(session, subscription.id, period.from_datetime, period.to_datetime)
+    row = historical_row(session, subscription)
+    usage = progressive.LifetimeUsage(
+        historical_cents=row.historical_usage_amount_cents if row is not None else 0,
+        invoiced_usage_cents=invoiced_usage_cents(session, subscription),
+        progressive_billed_cents=latest.fees_amount_cents if latest is not None else 0,
+        current_usage_cents=period.amount_cents)
+    return Lifetime(usage, period, latest)
+
+
+def set_historical(session: Session, subscription: Subscription, amount_cents: int) -> None:
+    row = historical_row(session, subscription)
+    if row is None:
+        row = LifetimeUsage(organization_id=subscription.organization_id, subscription_id=subscription.id)
+        session.add(row)
+    row.historical_usage_amount_cents = amount_cents
+    session.flush()
+
+
+__all__ = ["Lifetime", "historical_row", "invoiced_usage_cents", "lifetime_usage", "set_historical"]

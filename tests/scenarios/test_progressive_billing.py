@@ -1,0 +1,197 @@
+"""Progressive billing: an invoice when lifetime usage passes a usage threshold, deducted by the
+next invoice of the period, each euro of usage billed once."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from billow.core.db import Database
+from billow.invoices import lifetime, progressive, repository
+from billow.models import AppliedUsageThreshold, Webhook
+from tests.conftest import Org
+from tests.scenarios.conftest import (
+    Clock,
+    bill,
+    customer,
+    fee_amounts,
+    invoices,
+    listen,
+    metric,
+    ok,
+    plan,
+    send,
+    subscribe,
+    utc,
+)
+
+UNIT_PRICE = {"amount": "0.0002"}  # 11 000 units are 2.20 EUR
+
+
+def catalog(api: httpx.Client, thresholds: list[dict[str, Any]], **fields: Any) -> None:
+    units = metric(api, "units", "sum_agg", "n")
+    plan(api, "progressive", 3100, charges=[{"billable_metric_id": units, "charge_model": "standard",
+                                             "properties": UNIT_PRICE}], usage_thresholds=thresholds, **fields)
+
+
+def use(api: httpx.Client, at: Clock, database: Database, org: Org, when: datetime, units: int) -> list[Any]:
+    """Events of ``units`` at ``when``, then the billing run an hour later: what it issued."""
+    at(when)
+    send(api, "sub", "units", when, n=units)
+    later = when.replace(hour=when.hour + 1)
+    at(later)
+    return bill(database, org, later).billed
+
+
+def progressive_invoices(api: httpx.Client) -> list[dict[str, Any]]:
+    return [invoice for invoice in invoices(api) if invoice["invoice_type"] == "progressive_billing"]
+
+
+def summary(invoice: dict[str, Any]) -> tuple[int, int, int, int, int]:
+    return (invoice["fees_amount_cents"], invoice["progressive_billing_credit_amount_cents"],
+            invoice["sub_total_excluding_taxes_amount_cents"], invoice["taxes_amount_cents"],
+            invoice["total_amount_cents"])
+
+
+def credits(invoice: dict[str, Any]) -> list[tuple[str, str, int, bool]]:
+    return [(c["item"]["type"], c["item"]["code"], c["amount_cents"], c["before_taxes"]) for c in invoice["credits"]]
+
+
+def applied(invoice: dict[str, Any]) -> list[tuple[int, bool, int]]:
+    return [(a["usage_threshold"]["amount_cents"], a["usage_threshold"]["recurring"], a["lifetime_usage_amount_cents"])
+            for a in invoice["applied_usage_thresholds"]]
+
+
+EXAMPLE = [{"amount_cents": 200, "threshold_display_name": "First"}, {"amount_cents": 500},
+           {"amount_cents": 700}, {"amount_cents": 1000, "recurring": True, "threshold_display_name": "Every 10"}]
+
+
+def test_lagos_worked_example(api: httpx.Client, at: Clock, database: Database, org: Org) -> None:
+    listen(api)
+    catalog(api, EXAMPLE)
+    customer(api, "cus")
+    subscribe(api, at, "sub", "cus", "progressive", utc(2024, 3, 1))
+    issued = [len(use(api, at, database, org, utc(2024, 3, day, 10), 11_000)) for day in (5, 10, 15, 20)]
+    issued += [len(use(api, at, database, org, utc(2024, 3, day, 10), 110_000)) for day in (25, 27)]
+    assert issued == [1, 0, 1, 1, 1, 1]  # 4.40 EUR passes nothing
+    found = progressive_invoices(api)
+    # Cumulative usage 2.20, 6.60, 8.80, 30.80, 52.80 EUR; each invoice deducts the one before it.
+    assert [summary(invoice) for invoice in found] == [
+        (220, 0, 220, 0, 220), (660, 220, 440, 0, 440), (880, 660, 220, 0, 220),
+        (3080, 880, 2200, 0, 2200), (5280, 3080, 2200, 0, 2200)]
+    assert [applied(invoice) for invoice in found] == [
+        [(200, False, 220)], [(500, False, 660)], [(700, False, 880)], [(1000, True, 3080)], [(1000, True, 5280)]]
+    first = found[0]
+    assert first["applied_usage_thresholds"][0]["usage_threshold"]["threshold_display_name"] == "First"
+    assert first["status"] == "finalized" and first["payment_status"] == "pending"
+    assert first["billing_periods"][0]["invoicing_reason"] == "progressive_billing"
+    assert first["billing_periods"][0]["charges_from_datetime"] == "2024-03-01T00:00:00Z"
+    assert first["billing_periods"][0]["charges_to_datetime"] == "2024-03-05T11:00:00Z"
+    assert fee_amounts(first) == [("charge", "units", 220)]
+    numbers = [invoice["number"] for invoice in found]
+    assert [number[-3:] for number in numbers] == ["001", "002", "003", "004", "005"]
+    assert credits(found[1]) == [("invoice", numbers[0], 220, True)]
+    assert credits(found[4]) == [("invoice", numbers[3], 3080, True)]
+    # The period's invoice bills the month and all its usage, less what progressive invoices billed.
+    at(utc(2024, 4, 1, 1))
+    bill(database, org, utc(2024, 4, 1, 1))
+    [closing] = [invoice for invoice in invoices(api) if invoice["invoice_type"] == "subscription"]
+    assert fee_amounts(closing) == [("subscription", "progressive", 3100), ("charge", "units", 5280)]
+    assert summary(closing) == (8380, 5280, 3100, 0, 3100)
+    assert credits(closing) == [("invoice", numbers[4], 5280, True)]
+    assert closing["applied_usage_thresholds"] == []
+    assert [fee["precise_coupons_amount_cents"] for fee in closing["fees"]] == ["0", "5280"]
+    with database.unit_of_work(write=False) as session:
+        kinds = list(session.scalars(select(Webhook.webhook_type).where(Webhook.organization_id == org.id)
+                                     .order_by(Webhook.job_id)))
+    assert kinds.count("subscription.usage_threshold_reached") == 5
+    assert kinds.count("invoice.created") == 6
+
+
+def test_two_thresholds_at_once_with_taxes_and_the_period_end_credit(api: httpx.Client, at: Clock,
+                                                                      database: Database, org: Org) -> None:
+    ok(api.post("taxes", json={"tax": {"name": "VAT", "code": "vat", "rate": "20"}}))
+    catalog(api, [{"amount_cents": 200}, {"amount_cents": 500}])
+    customer(api, "cus", tax_codes=["vat"])
+    subscribe(api, at, "sub", "cus", "progressive", utc(2024, 3, 1))
+    assert len(use(api, at, database, org, utc(2024, 3, 3, 10), 30_000)) == 1  # 6.00 EUR passes 2.00 and 5.00
+    [first] = progressive_invoices(api)
+    assert applied(first) == [(200, False, 600), (500, False, 600)]
+    assert summary(first) == (600, 0, 600, 120, 720)
+    use(api, at, database, org, utc(2024, 3, 20, 10), 10_000)  # 8.00 EUR: nothing more to pass
+    at(utc(2024, 4, 1, 1))
+    bill(database, org, utc(2024, 4, 1, 1))
+    [closing] = [invoice for invoice in invoices(api) if invoice["invoice_type"] == "subscription"]
+    # 3100 + 800 in fees, 600 deducted before taxes: 3300, VAT 660.
+    assert summary(closing) == (3900, 600, 3300, 660, 3960)
+    assert [fee["taxes_amount_cents"] for fee in closing["fees"]] == [620, 40]
+    assert credits(closing) == [("invoice", first["number"], 600, True)]
+
+
+def test_a_recurring_threshold_across_periods(api: httpx.Client, at: Clock, database: Database, org: Org) -> None:
+    catalog(api, [{"amount_cents": 1000, "recurring": True}])
+    customer(api, "cus")
+    subscribe(api, at, "sub", "cus", "progressive", utc(2024, 3, 1))
+    assert len(use(api, at, database, org, utc(2024, 3, 5, 10), 60_000)) == 1  # 12.00 EUR
+    assert use(api, at, database, org, utc(2024, 3, 8, 10), 35_000) == []  # 19.00: 2.00 + 7.00 < 10.00
+    assert len(use(api, at, database, org, utc(2024, 3, 9, 10), 10_000)) == 1  # 21.00: 2.00 + 9.00
+    assert [summary(invoice) for invoice in progressive_invoices(api)] == [(1200, 0, 1200, 0, 1200),
+                                                                            (2100, 1200, 900, 0, 900)]
+    at(utc(2024, 4, 1, 1))
+    bill(database, org, utc(2024, 4, 1, 1))
+    [closing] = [invoice for invoice in invoices(api) if invoice["invoice_type"] == "subscription"]
+    assert summary(closing) == (5200, 2100, 3100, 0, 3100)
+    # April: 21.00 EUR invoiced in all; 1.00 (21.00 mod 10.00) + 8.00 stays under the step, 1.00 + 9.00 reaches it.
+    assert use(api, at, database, org, utc(2024, 4, 3, 10), 40_000) == []
+    assert len(use(api, at, database, org, utc(2024, 4, 4, 10), 5_000)) == 1
+    april = progressive_invoices(api)[-1]
+    assert summary(april) == (900, 0, 900, 0, 900)
+    assert applied(april) == [(1000, True, 3000)]
+    assert april["billing_periods"][0]["charges_from_datetime"] == "2024-04-01T00:00:00Z"
+
+
+def test_a_second_run_and_a_stale_concurrent_run_create_nothing(api: httpx.Client, at: Clock, database: Database,
+                                                                org: Org, monkeypatch: pytest.MonkeyPatch) -> None:
+    catalog(api, EXAMPLE)
+    customer(api, "cus")
+    subscribe(api, at, "sub", "cus", "progressive", utc(2024, 3, 1))
+    at(utc(2024, 3, 5, 10))
+    send(api, "sub", "units", utc(2024, 3, 5, 10), n=11_000)
+    at(utc(2024, 3, 5, 11))
+    with database.unit_of_work(write=False) as session:
+        [subscription_id] = progressive.candidates(session, utc(2024, 3, 5, 11), org.id)
+        subscription = repository.subscription(session, subscription_id)
+        assert subscription is not None
+        stale = lifetime.lifetime_usage(session, subscription, utc(2024, 3, 5, 11))
+    assert len(bill(database, org, utc(2024, 3, 5, 11)).billed) == 1
+    assert bill(database, org, utc(2024, 3, 5, 11)).billed == []
+    assert bill(database, org, utc(2024, 3, 5, 12)).billed == []
+    # A run that read the state before the first invoice existed names the same crossing: the
+    # constraint refuses its invoice.
+    monkeypatch.setattr(lifetime, "lifetime_usage", lambda *_: stale)
+    assert progressive.bill_thresholds(database, utc(2024, 3, 5, 13), org.id) == []
+    assert len(progressive_invoices(api)) == 1
+    with database.unit_of_work(write=False) as session:
+        assert session.scalar(select(func.count()).select_from(AppliedUsageThreshold)
+                              .where(AppliedUsageThreshold.organization_id == org.id)) == 1
+
+
+def test_a_plan_without_thresholds_gets_no_progressive_invoice(api: httpx.Client, at: Clock, database: Database,
+                                                               org: Org) -> None:
+    catalog(api, [])
+    customer(api, "cus")
+    subscribe(api, at, "sub", "cus", "progressive", utc(2024, 3, 1))
+    assert use(api, at, database, org, utc(2024, 3, 5, 10), 5_000_000) == []
+    with database.unit_of_work(write=False) as session:
+        assert progressive.candidates(session, utc(2024, 3, 5, 11), org.id) == []
+    assert progressive_invoices(api) == []
+    at(utc(2024, 4, 1, 1))
+    bill(database, org, utc(2024, 4, 1, 1))
+    [closing] = invoices(api)
+    assert summary(closing) == (103100, 0, 103100, 0, 103100)
+    assert json.loads(json.dumps(closing["credits"])) == []
