@@ -195,3 +195,31 @@ def test_a_plan_without_thresholds_gets_no_progressive_invoice(api: httpx.Client
     [closing] = invoices(api)
     assert summary(closing) == (103100, 0, 103100, 0, 103100)
     assert json.loads(json.dumps(closing["credits"])) == []
+
+
+def test_lifetime_usage_with_historical_usage(api: httpx.Client, at: Clock, database: Database, org: Org) -> None:
+    catalog(api, EXAMPLE)
+    customer(api, "cus")
+    subscribe(api, at, "sub", "cus", "progressive", utc(2024, 3, 1))
+    body = {"lifetime_usage": {"external_historical_usage_amount_cents": 150}}
+    updated = ok(api.put("subscriptions/sub/lifetime_usage", json=body))["lifetime_usage"]
+    assert (updated["external_historical_usage_amount_cents"], updated["current_usage_amount_cents"]) == (150, 0)
+    # 1.50 EUR billed elsewhere + 0.60 EUR of usage passes 2.00 EUR: the invoice bills the 0.60.
+    assert len(use(api, at, database, org, utc(2024, 3, 4, 10), 3_000)) == 1
+    [found] = progressive_invoices(api)
+    assert summary(found) == (60, 0, 60, 0, 60)
+    assert applied(found) == [(200, False, 210)]
+    usage = ok(api.get("subscriptions/sub/lifetime_usage"))["lifetime_usage"]
+    assert {key: usage[key] for key in ("external_subscription_id", "external_historical_usage_amount_cents",
+                                        "invoiced_usage_amount_cents", "current_usage_amount_cents",
+                                        "from_datetime", "to_datetime")} == {
+        "external_subscription_id": "sub", "external_historical_usage_amount_cents": 150,
+        "invoiced_usage_amount_cents": 0, "current_usage_amount_cents": 60,
+        "from_datetime": "2024-03-01T00:00:00Z", "to_datetime": "2024-03-04T11:00:00Z"}
+    assert [(t["amount_cents"], t["completion_ratio"], t["reached_at"]) for t in usage["usage_thresholds"]] == [
+        (200, 1.0, "2024-03-04T11:00:00Z"), (500, pytest.approx(10 / 300), None), (700, 0.0, None),
+        (1700, 0.0, None)]
+    assert api.get("subscriptions/nope/lifetime_usage").status_code == 404
+    refused = api.put("subscriptions/sub/lifetime_usage",
+                      json={"lifetime_usage": {"external_historical_usage_amount_cents": -1}})
+    assert refused.status_code == 422

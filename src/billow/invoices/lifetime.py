@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from billow.core.wire import iso_utc
 from billow.invoices.progressive_credits import latest_progressive
-from billow.models import Fee, Invoice, LifetimeUsage, Subscription
+from billow.models import AppliedUsageThreshold, Fee, Invoice, LifetimeUsage, Subscription
 from billow.pricing import progressive
 from billow.usage.service import Usage, current_usage
 
@@ -58,13 +60,59 @@ def lifetime_usage(session: Session, subscription: Subscription, at: datetime) -
     return Lifetime(usage, period, latest)
 
 
-def set_historical(session: Session, subscription: Subscription, amount_cents: int) -> None:
+def row_for(session: Session, subscription: Subscription) -> LifetimeUsage:
+    """The subscription's ``lifetime_usages`` row, made (with no historical usage) if it has none."""
     row = historical_row(session, subscription)
     if row is None:
-        row = LifetimeUsage(organization_id=subscription.organization_id, subscription_id=subscription.id)
+        row = LifetimeUsage(organization_id=subscription.organization_id, subscription_id=subscription.id,
+                            historical_usage_amount_cents=0)
         session.add(row)
-    row.historical_usage_amount_cents = amount_cents
+        session.flush()
+    return row
+
+
+def set_historical(session: Session, subscription: Subscription, amount_cents: int) -> None:
+    row_for(session, subscription).historical_usage_amount_cents = amount_cents
     session.flush()
 
 
-__all__ = ["Lifetime", "historical_row", "invoiced_usage_cents", "lifetime_usage", "set_historical"]
+def _reached(session: Session, subscription: Subscription) -> dict[int, datetime]:
+    """When each fixed threshold was passed (by a progressive invoice not voided), by amount."""
+    rows = session.execute(
+        select(AppliedUsageThreshold.amount_cents, func.min(AppliedUsageThreshold.created_at))
+        .join(Invoice, Invoice.id == AppliedUsageThreshold.invoice_id)
+        .join(Subscription, Subscription.id == AppliedUsageThreshold.subscription_id)
+        .where(Subscription.organization_id == subscription.organization_id,
+               Subscription.external_id == subscription.external_id, AppliedUsageThreshold.recurring.is_(False),
+               Invoice.status != "voided")
+        .group_by(AppliedUsageThreshold.amount_cents))
+    return {amount: at for amount, at in rows}
+
+
+def lifetime_json(session: Session, subscription: Subscription, at: datetime) -> dict[str, Any]:
+    """Lago's LifetimeUsageObject: usage billed outside Billow, invoiced and of the current period,
+    and how far lifetime usage went towards each usage threshold."""
+    from billow.invoices.progressive import thresholds  # progressive bills with this module
+
+    row = row_for(session, subscription)
+    usage = lifetime_usage(session, subscription, at).usage
+    total = usage.historical_cents + usage.invoiced_usage_cents + usage.current_usage_cents
+    reached = _reached(session, subscription)
+    return {
+        "lago_id": str(row.id),
+        "lago_subscription_id": str(subscription.id),
+        "external_subscription_id": subscription.external_id,
+        "external_historical_usage_amount_cents": usage.historical_cents,
+        "invoiced_usage_amount_cents": usage.invoiced_usage_cents,
+        "current_usage_amount_cents": usage.current_usage_cents,
+        "from_datetime": iso_utc(subscription.subscription_at),
+        "to_datetime": iso_utc(at),
+        "usage_thresholds": [
+            {"amount_cents": c.amount_cents, "completion_ratio": float(c.completion_ratio),
+             "reached_at": iso_utc(reached[c.amount_cents]) if c.reached and c.amount_cents in reached else None}
+            for c in progressive.completion_ratios(thresholds(session, subscription), total)],
+    }
+
+
+__all__ = ["Lifetime", "historical_row", "invoiced_usage_cents", "lifetime_json", "lifetime_usage", "row_for",
+           "set_historical"]
