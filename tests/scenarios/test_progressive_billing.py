@@ -29,6 +29,7 @@ from tests.scenarios.conftest import (
     subscribe,
     utc,
 )
+from tests.scenarios.test_coupons import credits
 
 UNIT_PRICE = {"amount": "0.0002"}  # 11 000 units are 2.20 EUR
 
@@ -56,10 +57,6 @@ def summary(invoice: dict[str, Any]) -> tuple[int, int, int, int, int]:
     return (invoice["fees_amount_cents"], invoice["progressive_billing_credit_amount_cents"],
             invoice["sub_total_excluding_taxes_amount_cents"], invoice["taxes_amount_cents"],
             invoice["total_amount_cents"])
-
-
-def credits(invoice: dict[str, Any]) -> list[tuple[str, str, int, bool]]:
-    return [(c["item"]["type"], c["item"]["code"], c["amount_cents"], c["before_taxes"]) for c in invoice["credits"]]
 
 
 def applied(invoice: dict[str, Any]) -> list[tuple[int, bool, int]]:
