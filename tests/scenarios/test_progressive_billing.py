@@ -11,8 +11,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from billow.config import Settings
 from billow.core.db import Database
 from billow.invoices import lifetime, progressive, repository
+from billow.jobs.worker import load_tasks, run_pending, schedule_periodic
 from billow.models import AppliedUsageThreshold, Webhook
 from tests.conftest import Org
 from tests.scenarios.conftest import (
@@ -220,3 +222,24 @@ def test_lifetime_usage_with_historical_usage(api: httpx.Client, at: Clock, data
     refused = api.put("subscriptions/sub/lifetime_usage",
                       json={"lifetime_usage": {"external_historical_usage_amount_cents": -1}})
     assert refused.status_code == 422
+
+
+def test_the_periodic_service_issues_the_progressive_invoice(api: httpx.Client, at: Clock, database: Database,
+                                                             org: Org) -> None:
+    catalog(api, EXAMPLE)
+    customer(api, "cus")
+    subscribe(api, at, "sub", "cus", "progressive", utc(2024, 3, 1))
+    at(utc(2024, 3, 6, 10))
+    send(api, "sub", "units", utc(2024, 3, 6, 10), n=11_000)
+    load_tasks()
+    settings = Settings(database_url=database.url, periodic_billing_clock_enabled=False,
+                        periodic_webhook_sweeper_enabled=False, periodic_event_errors_enabled=False,
+                        periodic_jobs_cleanup_enabled=False, periodic_draft_refresh_enabled=False,
+                        periodic_pay_in_advance_fees_enabled=False, periodic_progressive_billing_interval=60)
+    later = utc(2024, 3, 6, 10, 0, 30)
+    at(later)
+    assert schedule_periodic(database, settings, later, {}) == ["progressive_billing"]
+    assert run_pending(database, settings, now=later, names=["periodic.progressive_billing"]) == 1
+    [found] = progressive_invoices(api)
+    assert summary(found) == (220, 0, 220, 0, 220)
+    assert found["issuing_date"] == "2024-03-06"
