@@ -200,9 +200,12 @@ def test_lifetime_usage_with_historical_usage(api: httpx.Client, at: Clock, data
     catalog(api, EXAMPLE)
     customer(api, "cus")
     subscribe(api, at, "sub", "cus", "progressive", utc(2024, 3, 1))
+    before = ok(api.get("subscriptions/sub/lifetime_usage"))["lifetime_usage"]
+    assert (before["external_historical_usage_amount_cents"], before["current_usage_amount_cents"]) == (0, 0)
     body = {"lifetime_usage": {"external_historical_usage_amount_cents": 150}}
     updated = ok(api.put("subscriptions/sub/lifetime_usage", json=body))["lifetime_usage"]
     assert (updated["external_historical_usage_amount_cents"], updated["current_usage_amount_cents"]) == (150, 0)
+    assert updated["lago_id"] == before["lago_id"]
     # 1.50 EUR billed elsewhere + 0.60 EUR of usage passes 2.00 EUR: the invoice bills the 0.60.
     assert len(use(api, at, database, org, utc(2024, 3, 4, 10), 3_000)) == 1
     [found] = progressive_invoices(api)

@@ -10,6 +10,7 @@ current usage, and its historical part set through ``PUT /subscriptions/{id}/lif
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -60,19 +61,19 @@ def lifetime_usage(session: Session, subscription: Subscription, at: datetime) -
     return Lifetime(usage, period, latest)
 
 
-def row_for(session: Session, subscription: Subscription) -> LifetimeUsage:
-    """The subscription's ``lifetime_usages`` row, made (with no historical usage) if it has none."""
-    row = historical_row(session, subscription)
-    if row is None:
-        row = LifetimeUsage(organization_id=subscription.organization_id, subscription_id=subscription.id,
-                            historical_usage_amount_cents=0)
-        session.add(row)
-        session.flush()
-    return row
+def lifetime_usage_id(subscription: Subscription) -> uuid.UUID:
+    """The ``lago_id`` of the subscription's lifetime usage, the same before its row exists (a
+    read writes nothing) and after."""
+    return uuid.uuid5(subscription.id, "lifetime_usage")
 
 
 def set_historical(session: Session, subscription: Subscription, amount_cents: int) -> None:
-    row_for(session, subscription).historical_usage_amount_cents = amount_cents
+    row = historical_row(session, subscription)
+    if row is None:
+        row = LifetimeUsage(id=lifetime_usage_id(subscription), organization_id=subscription.organization_id,
+                            subscription_id=subscription.id)
+        session.add(row)
+    row.historical_usage_amount_cents = amount_cents
     session.flush()
 
 
@@ -94,12 +95,11 @@ def lifetime_json(session: Session, subscription: Subscription, at: datetime) ->
     and how far lifetime usage went towards each usage threshold."""
     from billow.invoices.progressive import thresholds  # progressive bills with this module
 
-    row = row_for(session, subscription)
     usage = lifetime_usage(session, subscription, at).usage
     total = usage.historical_cents + usage.invoiced_usage_cents + usage.current_usage_cents
     reached = _reached(session, subscription)
     return {
-        "lago_id": str(row.id),
+        "lago_id": str(lifetime_usage_id(subscription)),
         "lago_subscription_id": str(subscription.id),
         "external_subscription_id": subscription.external_id,
         "external_historical_usage_amount_cents": usage.historical_cents,
@@ -114,5 +114,5 @@ def lifetime_json(session: Session, subscription: Subscription, at: datetime) ->
     }
 
 
-__all__ = ["Lifetime", "historical_row", "invoiced_usage_cents", "lifetime_json", "lifetime_usage", "row_for",
+__all__ = ["Lifetime", "historical_row", "invoiced_usage_cents", "lifetime_json", "lifetime_usage", "lifetime_usage_id",
            "set_historical"]
