@@ -246,3 +246,20 @@ def test_the_periodic_service_issues_the_progressive_invoice(api: httpx.Client, 
     [found] = progressive_invoices(api)
     assert summary(found) == (220, 0, 220, 0, 220)
     assert found["issuing_date"] == "2024-03-06"
+
+
+def test_the_minimum_commitment_counts_progressively_billed_usage_once(api: httpx.Client, at: Clock,
+                                                                      database: Database, org: Org) -> None:
+    catalog(api, [{"amount_cents": 200}], minimum_commitment={"amount_cents": 10000})
+    customer(api, "cus")
+    subscribe(api, at, "sub", "cus", "progressive", utc(2024, 3, 1))
+    assert len(use(api, at, database, org, utc(2024, 3, 3, 10), 30_000)) == 1  # 6.00 EUR
+    [found] = progressive_invoices(api)
+    assert fee_amounts(found) == [("charge", "units", 600)]  # no true-up on a progressive invoice
+    at(utc(2024, 4, 1, 1))
+    bill(database, org, utc(2024, 4, 1, 1))
+    [closing] = [invoice for invoice in invoices(api) if invoice["invoice_type"] == "subscription"]
+    # 100.00 EUR committed, 31.00 + 6.00 EUR billed in the month: a true-up of 63.00 EUR.
+    assert fee_amounts(closing) == [("subscription", "progressive", 3100), ("charge", "units", 600),
+                                    ("commitment", "minimum_commitment", 6300)]
+    assert summary(closing) == (10000, 600, 9400, 0, 9400)
