@@ -4,6 +4,7 @@ next invoice of the period, each euro of usage billed once."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -263,3 +264,27 @@ def test_the_minimum_commitment_counts_progressively_billed_usage_once(api: http
     assert fee_amounts(closing) == [("subscription", "progressive", 3100), ("charge", "units", 600),
                                     ("commitment", "minimum_commitment", 6300)]
     assert summary(closing) == (10000, 600, 9400, 0, 9400)
+
+
+def test_concurrent_runs_issue_one_invoice(api: httpx.Client, at: Clock, database: Database, org: Org) -> None:
+    catalog(api, EXAMPLE)
+    customer(api, "cus")
+    subscribe(api, at, "sub", "cus", "progressive", utc(2024, 3, 1))
+    at(utc(2024, 3, 5, 10))
+    send(api, "sub", "units", utc(2024, 3, 5, 10), n=40_000)  # 8.00 EUR: 2.00, 5.00 and 7.00 at once
+    at(utc(2024, 3, 5, 11))
+    start = threading.Barrier(3)
+    results: list[int] = []
+
+    def run() -> None:
+        start.wait()
+        results.append(len(progressive.bill_thresholds(database, utc(2024, 3, 5, 11), org.id)))
+
+    runs = [threading.Thread(target=run) for _ in range(3)]
+    for thread in runs:
+        thread.start()
+    for thread in runs:
+        thread.join()
+    assert sorted(results) == [0, 0, 1]
+    [found] = progressive_invoices(api)
+    assert applied(found) == [(200, False, 800), (500, False, 800), (700, False, 800)]
