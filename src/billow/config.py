@@ -73,3 +73,5 @@ class Settings(BaseSettings):
     periodic_jobs_cleanup_enabled: bool = True
     periodic_draft_refresh_interval: int = 300
     periodic_draft_refresh_enabled: bool = True
+    periodic_progressive_billing_interval: int = 60
+    periodic_progressive_billing_enabled: bool = True

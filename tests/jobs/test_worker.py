@@ -45,7 +45,8 @@ def test_each_periodic_slot_is_enqueued_once_whatever_the_processes(database: Da
     settings = Settings(database_url=database.url, periodic_billing_clock_interval=3600,
                         periodic_event_errors_interval=600, periodic_webhook_sweeper_enabled=False,
                         periodic_jobs_cleanup_enabled=False, periodic_draft_refresh_enabled=False,
-                        periodic_pay_in_advance_fees_enabled=False)
+                        periodic_pay_in_advance_fees_enabled=False,
+                        periodic_progressive_billing_enabled=False)
     assert sorted(schedule_periodic(database, settings, T0, {})) == ["billing_clock", "event_errors"]
     # Another process, same slots: nothing more.
     assert schedule_periodic(database, settings, T0 + timedelta(seconds=500), {}) == []

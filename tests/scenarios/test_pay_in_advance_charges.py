@@ -223,7 +223,8 @@ def test_the_periodic_service_creates_the_fees(api: httpx.Client, at: Clock, dat
     settings = Settings(database_url=database.url, pay_in_advance_fees_settle_seconds=5,
                         periodic_pay_in_advance_fees_interval=5, periodic_billing_clock_enabled=False,
                         periodic_webhook_sweeper_enabled=False, periodic_event_errors_enabled=False,
-                        periodic_jobs_cleanup_enabled=False, periodic_draft_refresh_enabled=False)
+                        periodic_jobs_cleanup_enabled=False, periodic_draft_refresh_enabled=False,
+                        periodic_progressive_billing_enabled=False)
     later = MARCH_3 + timedelta(seconds=10)
     assert schedule_periodic(database, settings, later, {}) == ["pay_in_advance_fees"]
     assert run_pending(database, settings, now=later, names=["periodic.pay_in_advance_fees"]) == 1

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billow.core.db import Database
-from billow.invoices import builder, repository, service
+from billow.invoices import builder, progressive, repository, service
 from billow.models import InvoiceSubscription, Subscription
 from billow.pricing.periods import ONE_SECOND, BillingCycle, BillingTime, BillingWindow, Period, local_date
 from billow.pricing.proration import (
@@ -351,6 +351,7 @@ def bill_due(database: Database, at: datetime, organization_id: uuid.UUID | None
         except Exception as error:  # one subscription's failure must not stop the others'
             log.exception("billing subscription %s failed", subscription_id)
             report.failed.append((subscription_id, repr(error)))
+    report.billed.extend(progressive.bill_thresholds(database, at, organization_id))  # usage thresholds passed
     report.refreshed = service.refresh_drafts(database, at, organization_id)
     report.finalized = service.finalize_due_drafts(database, at, organization_id)
     return report

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, object_session
 
 from billow.core import clock
 from billow.core.money import exponent
-from billow.invoices import credits, repository
+from billow.invoices import credits, progressive_credits, repository
 from billow.models import Customer, Fee, Invoice, InvoiceSubscription, Subscription, Tax
 from billow.pricing.invoice import InvoiceTotals, commitment_true_up, compute_invoice
 from billow.pricing.periods import BillingWindow
@@ -207,14 +207,16 @@ def apply_totals(invoice: Invoice, fees: list[Fee], books: dict[uuid.UUID | None
     spent = credits.CreditInputs()
     if finalize:
         spent = credits.inputs(session, invoice)
-    totals = compute_invoice(_priced(session, fees, rates), currency=invoice.currency, finalize=finalize,
+    priced = progressive_credits.deduct(session, invoice, fees, _priced(session, fees, rates))
+    totals = compute_invoice(priced, currency=invoice.currency, finalize=finalize,
                              coupons=[coupon for _, coupon in spent.coupons.values()],
                              credit_notes=[note for _, note in spent.credit_notes.values()])
     if finalize:
         credits.record(session, invoice, totals, spent, clock.now())
     names = next(iter(books.values())).names if books else {}
     for fee, line, fee_rates in zip(fees, totals.fees, rates, strict=True):
-        fee.precise_coupons_amount_cents = line.precise_coupons_amount_cents
+        # As in Lago, a fee's progressive credit counts in its coupon share (what its taxes leave out).
+        fee.precise_coupons_amount_cents = line.precise_coupons_amount_cents + line.progressive_credit_cents
         fee.taxes_rate = line.taxes_rate
         fee.taxes_precise_amount_cents = line.taxes_precise_amount_cents
         fee.taxes_amount_cents = line.taxes_amount_cents

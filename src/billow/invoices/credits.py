@@ -21,6 +21,7 @@ from billow.coupons import applied_service
 from billow.coupons.schemas import coupon_item, credit_json
 from billow.credit_notes import balance
 from billow.credit_notes import repository as credit_notes
+from billow.invoices import progressive_credits
 from billow.models import AppliedCoupon, Credit, CreditNote, Invoice
 from billow.pricing import coupons as pricing_coupons
 from billow.pricing import credits as pricing_credits
@@ -80,11 +81,13 @@ def record(session: Session, invoice: Invoice, totals: InvoiceTotals, spent: Cre
 
 
 def credits_json(session: Session, invoice: Invoice) -> list[dict[str, Any]]:
-    """The invoice's ``credits``: coupons in the order they applied (before taxes), then credit
-    notes, oldest first (after taxes)."""
+    """The invoice's ``credits``: progressive-billing invoices and coupons in the order they applied
+    (before taxes), then credit notes, oldest first (after taxes)."""
     entries = []
     for credit in _of(session, invoice):
-        if credit.applied_coupon_id is not None:
+        if credit.progressive_billing_invoice_id is not None:  # deducted first, before coupons
+            entries.append(((0, -1, credit.created_at), progressive_credits.credit_entry(session, credit)))
+        elif credit.applied_coupon_id is not None:
             applied = session.get_one(AppliedCoupon, credit.applied_coupon_id)
             coupon = applied.coupon
             scope = 0 if coupon.limited_billable_metrics else 1 if coupon.limited_plans else 2

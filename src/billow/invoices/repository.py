@@ -54,10 +54,12 @@ def has_subscription_fee(session: Session, subscription_id: uuid.UUID) -> bool:
 
 
 def period_fees_cents(session: Session, subscription_id: uuid.UUID, start: datetime, stop: datetime) -> list[int]:
-    """The subscription's fees (subscription and usage) of a plan period, on invoices not voided."""
+    """The subscription's fees (subscription and usage) of a plan period, on invoices not voided
+    (progressive invoices left out: the period's own invoice bills all its usage again)."""
     return list(session.scalars(select(Fee.amount_cents).join(Invoice, Invoice.id == Fee.invoice_id).where(
         Fee.subscription_id == subscription_id, Fee.fee_type.in_(("subscription", "charge")),
-        Fee.from_datetime >= start, Fee.to_datetime <= stop, Invoice.status != "voided")))
+        Fee.from_datetime >= start, Fee.to_datetime <= stop, Invoice.status != "voided",
+        Invoice.invoice_type != "progressive_billing")))
 
 
 def links(session: Session, invoice_id: uuid.UUID) -> Sequence[InvoiceSubscription]:

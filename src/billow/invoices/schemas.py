@@ -15,6 +15,7 @@ from billow.credit_notes import repository as credit_notes
 from billow.customers.schemas import CustomerOut
 from billow.fees.schemas import fee_json
 from billow.invoices import repository
+from billow.invoices.applied_thresholds import applied_thresholds_json
 from billow.invoices.credits import credits_json
 from billow.models import Invoice, InvoiceSubscription, Subscription
 from billow.models.invoice import PAYMENT_STATUSES, STATUSES
@@ -156,7 +157,7 @@ def invoice_json(session: Session, invoice: Invoice, *, full: bool = True) -> di
         "metadata": invoice.invoice_metadata,
         "applied_taxes": [{**tax, "lago_invoice_id": str(invoice.id)} for tax in invoice.applied_taxes],
         "applied_invoice_custom_sections": [],
-        "applied_usage_thresholds": [],
+        "applied_usage_thresholds": applied_thresholds_json(session, invoice),
         "error_details": [],
     }
     if not full:

@@ -25,6 +25,17 @@ def billing_clock(ctx: JobContext) -> None:
         raise RuntimeError(f"billing failed for {len(report.failed)} subscriptions: {report.failed[:3]}")
 
 
+@periodic("progressive_billing")
+def progressive_billing(ctx: JobContext) -> None:
+    """Issue a progressive invoice for every active subscription whose lifetime usage passed usage
+    thresholds by ``ctx.now`` (:func:`billow.invoices.progressive.bill_thresholds`)."""
+    from billow.invoices import progressive
+
+    issued = progressive.bill_thresholds(ctx.database, ctx.now)
+    if issued:
+        log.info("progressive billing at %s: %s invoices", ctx.now.isoformat(), len(issued))
+
+
 @periodic("jobs_cleanup")
 def jobs_cleanup(ctx: JobContext) -> None:
     """Delete jobs that finished more than ``jobs_retention_days`` ago (dead jobs are kept)."""

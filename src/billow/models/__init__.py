@@ -3,6 +3,7 @@
 from billow.models.add_on import AddOn, add_on_taxes
 from billow.models.api_key import ApiKey
 from billow.models.applied_coupon import AppliedCoupon
+from billow.models.applied_usage_threshold import AppliedUsageThreshold
 from billow.models.base import Base
 from billow.models.billable_metric import BillableMetric, BillableMetricFilter
 from billow.models.charge import Charge, charge_taxes
@@ -20,6 +21,7 @@ from billow.models.instance_key import InstanceKey
 from billow.models.invoice import Invoice
 from billow.models.invoice_subscription import InvoiceSubscription
 from billow.models.job import Job
+from billow.models.lifetime_usage import LifetimeUsage
 from billow.models.minimum_commitment import MinimumCommitment, commitment_taxes
 from billow.models.organization import Organization
 from billow.models.pay_in_advance_watermark import PayInAdvanceWatermark
@@ -39,6 +41,7 @@ __all__ = [
     "AddOn",
     "ApiKey",
     "AppliedCoupon",
+    "AppliedUsageThreshold",
     "Base",
     "BillableMetric",
     "BillableMetricFilter",
@@ -58,6 +61,7 @@ __all__ = [
     "Invoice",
     "InvoiceSubscription",
     "Job",
+    "LifetimeUsage",
     "MinimumCommitment",
     "Organization",
     "PayInAdvanceWatermark",

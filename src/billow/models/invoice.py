@@ -14,7 +14,7 @@ from billow.models.customer import Customer
 # draft -> finalized -> voided; a draft has no number until it is finalized.
 STATUSES = ("draft", "finalized", "voided")
 PAYMENT_STATUSES = ("pending", "succeeded", "failed")
-INVOICE_TYPES = ("subscription", "one_off")
+INVOICE_TYPES = ("subscription", "one_off", "progressive_billing")
 
 
 class Invoice(IdMixin, OrgScopedMixin, TimestampMixin, Base):
@@ -37,7 +37,7 @@ class Invoice(IdMixin, OrgScopedMixin, TimestampMixin, Base):
     number: Mapped[str] = mapped_column(String(64), nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     payment_status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
-    invoice_type: Mapped[str] = mapped_column(String(16), nullable=False)
+    invoice_type: Mapped[str] = mapped_column(String(32), nullable=False)
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
     issuing_date: Mapped[date] = mapped_column(Date, nullable=False)
     payment_due_date: Mapped[date] = mapped_column(Date, nullable=False)

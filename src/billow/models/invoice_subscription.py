@@ -10,7 +10,7 @@ from billow.core.types import UTCDateTime
 from billow.models.base import Base, IdMixin, OrgScopedMixin, TimestampMixin
 
 INVOICING_REASONS = ("subscription_starting", "subscription_periodic", "subscription_terminating",
-                     "in_advance_charge")
+                     "in_advance_charge", "progressive_billing")
 
 
 class InvoiceSubscription(IdMixin, OrgScopedMixin, TimestampMixin, Base):

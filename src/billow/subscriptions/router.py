@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 
+from billow.core import clock
 from billow.core.db import DbSession
 from billow.core.errors import NotFound
 from billow.core.pagination import Paging, page_response
@@ -17,6 +18,7 @@ from billow.organizations.auth import CurrentOrg
 from billow.subscriptions import repository, service
 from billow.subscriptions.schemas import (
     STATUSES,
+    LifetimeUsageUpdate,
     SubscriptionCreate,
     SubscriptionFilters,
     SubscriptionUpdate,
@@ -63,6 +65,32 @@ def get_subscription(
     if found is None:
         raise NotFound("subscription")
     return {"subscription": _json(session, found)}
+
+
+def _active(session: Session, org: CurrentOrg, external_id: str) -> Subscription:
+    found = repository.find_with_status(session, org.id, external_id, "active")
+    if found is None:
+        raise NotFound("subscription")
+    return found
+
+
+@router.get("/{external_id}/lifetime_usage")
+def get_lifetime_usage(external_id: str, org: CurrentOrg, session: DbSession) -> dict[str, Any]:
+    from billow.invoices import lifetime  # invoices know subscriptions, not the other way round
+
+    return {"lifetime_usage": lifetime.lifetime_json(session, _active(session, org, external_id), clock.now())}
+
+
+@router.put("/{external_id}/lifetime_usage")
+def update_lifetime_usage(
+    external_id: str, org: CurrentOrg, session: DbSession,
+    data: LifetimeUsageUpdate = RootBody("lifetime_usage", LifetimeUsageUpdate),
+) -> dict[str, Any]:
+    from billow.invoices import lifetime
+
+    subscription = _active(session, org, external_id)
+    lifetime.set_historical(session, subscription, data.external_historical_usage_amount_cents)
+    return {"lifetime_usage": lifetime.lifetime_json(session, subscription, clock.now())}
 
 
 @router.put("/{external_id}")

@@ -87,6 +87,12 @@ class SubscriptionCreate(WireIn):
         return value
 
 
+class LifetimeUsageUpdate(WireIn):
+    """`PUT /subscriptions/{external_id}/lifetime_usage`: usage billed before Billow."""
+
+    external_historical_usage_amount_cents: int = Field(ge=0)
+
+
 class SubscriptionUpdate(WireIn):
     """`PUT /subscriptions/{external_id}`: only the keys sent change; ``name`` and ``ending_at``
     may be sent as ``null`` to clear them."""
