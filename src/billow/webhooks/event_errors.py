@@ -139,7 +139,10 @@ def _batch(limit: int) -> watermarks.ReadBatch:
     return read_batch
 
 
+def walker(limit: int) -> watermarks.Walker:
+    return watermarks.Walker(SERVICE, has_listeners, _batch(limit))
+
+
 @periodic("event_errors")
 def event_errors(ctx: JobContext) -> None:
-    walker = watermarks.Walker(SERVICE, has_listeners, _batch(ctx.settings.event_errors_batch))
-    walker.walk(ctx.database, ctx.now, SETTLE)
+    walker(ctx.settings.event_errors_batch).walk(ctx.database, ctx.now, SETTLE)
