@@ -85,8 +85,8 @@ def next_events(session: Session, organization_id: uuid.UUID, after: int, limit:
 
 def settled_max(session: Session, organization_id: uuid.UUID, after: int, settled_before: datetime) -> int | None:
     """The id of the organization's newest event after ``after`` stored before ``settled_before``
-    (None if there is none): a backward walk of the (organization, id) index that stops at the first
-    settled event, so it reads only the events of the settle window."""
+    (None if there is none): a backward walk of the (organization, id, created_at) index that stops at
+    the first settled entry, so it reads only the index entries of the settle window, no event row."""
     return session.scalar(select(Event.id).where(Event.organization_id == organization_id, Event.id > after,
                                                  Event.created_at < settled_before)
                           .order_by(Event.id.desc()).limit(1))

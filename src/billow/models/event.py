@@ -27,8 +27,9 @@ class Event(Base):
     __table_args__ = (
         UniqueConstraint("organization_id", "transaction_id", "external_subscription_id"),
         Index("ix_events_usage", "organization_id", "external_subscription_id", "code", "timestamp"),
-        # The periodic services' reads after a watermark, and the newest settled id of an organization.
-        Index("ix_events_organization_id_id", "organization_id", "id"),
+        # The periodic services' reads after a watermark (billow.jobs.watermarks), and the newest
+        # settled id of an organization: a backward walk that reads created_at from the index alone.
+        Index("ix_events_organization_id_id_created_at", "organization_id", "id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(SEQUENCE, primary_key=True, autoincrement=True)

@@ -1,5 +1,5 @@
 """one table of event watermarks for the periodic services that follow new events, and the
-(organization, id) index of events their reads and skips walk
+(organization, id, created_at) index of events their reads and skips walk
 
 Revision ID: 0010
 Revises: 0008
@@ -38,11 +38,12 @@ def upgrade() -> None:
                    .bindparams(service=service))
         op.drop_table(table)
     # An index, not a table change: no batch copy of events on SQLite.
-    op.create_index(op.f('ix_events_organization_id_id'), 'events', ['organization_id', 'id'], unique=False)
+    op.create_index(op.f('ix_events_organization_id_id_created_at'), 'events',
+                    ['organization_id', 'id', 'created_at'], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index(op.f('ix_events_organization_id_id'), table_name='events')
+    op.drop_index(op.f('ix_events_organization_id_id_created_at'), table_name='events')
     for service, table in _OLD.items():
         op.create_table(table,
         sa.Column('organization_id', sa.Uuid(), nullable=False),
