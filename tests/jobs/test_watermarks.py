@@ -12,15 +12,16 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from billow.core.db import Database
 from billow.fees import tasks as fee_tasks
 from billow.invoices import tasks as draft_tasks
 from billow.jobs import watermarks
-from billow.models import Event
+from billow.models import Event, Fee
 from billow.webhooks import event_errors
 from tests.conftest import Org
+from tests.scenarios.conftest import Clock, at, customer, subscribe, utc  # noqa: F401  (at: the frozen clock)
 
 T = datetime(2024, 3, 3, 10, tzinfo=UTC)
 
@@ -204,3 +205,19 @@ def test_an_event_errors_batch_costs_the_same_queries_whatever_its_size(api: htt
     small = _selects_of_a_batch(api, database, org.id, 2, T)
     large = _selects_of_a_batch(api, database, org.id, 20, T + timedelta(hours=1))
     assert small == large
+
+
+def test_events_passed_before_the_first_pay_in_advance_charge_are_not_billed_in_advance(
+        api: httpx.Client, at: Clock, database: Database, org: Org) -> None:
+    [before] = _store(database, org.id, T)
+    assert fee_tasks.create_fees(database, T + timedelta(minutes=1), org.id) == 0  # passed: no charge yet
+    _pay_in_advance_catalog(api)
+    customer(api, "cus")
+    subscribe(api, at, "sub", "cus", "p", utc(2024, 3, 1))
+    [after] = _store(database, org.id, T + timedelta(minutes=2))
+    # Only the event stored once the charge exists gets its fee (the one before it would too,
+    # had no run passed it).
+    assert fee_tasks.create_fees(database, T + timedelta(minutes=3), org.id) == 1
+    with database.unit_of_work(write=False) as session:
+        billed = session.scalars(select(Fee.pay_in_advance_event_id).where(Fee.organization_id == org.id)).all()
+    assert billed == [after] and before < after

@@ -12,10 +12,11 @@ ever skipped.
 
 An organization without any pay-in-advance charge (deleted ones count: a subscription may still be
 priced on a plan version that has one) has its watermark moved past its settled events without
-reading them (:class:`billow.jobs.watermarks.Walker`). The rule: events a run passed while their
-organization had no pay-in-advance charge are never billed in advance, even if such a charge is
-created later; only events read after the charge exists are. Before the shortcut a run read those
-events and priced them against no charge, which comes to the same.
+reading them (:class:`billow.jobs.watermarks.Walker`). The rule: events stored before the
+organization's first pay-in-advance charge existed are not billed in advance when it is created
+(except those still within the settle delay then, which no run had passed yet); events stored after
+it are. Before this shortcut a run read such events and priced them against no charge, which came to
+the same.
 
 It runs every ``periodic_pay_in_advance_fees_interval`` seconds; :func:`create_fees` runs it
 synchronously (tests, ``billow bill --at``).
