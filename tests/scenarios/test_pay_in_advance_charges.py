@@ -17,7 +17,7 @@ from billow.config import Settings
 from billow.core.db import Database
 from billow.fees import tasks
 from billow.jobs.worker import run_pending, schedule_periodic
-from billow.models import Event, Fee, PayInAdvanceWatermark, Webhook
+from billow.models import Event, EventWatermark, Fee, Webhook
 from tests.conftest import Org
 from tests.scenarios.conftest import (
     Clock,
@@ -146,7 +146,8 @@ def test_a_retried_event_creates_no_second_fee(api: httpx.Client, at: Clock, dat
     assert tasks.create_fees(database, MARCH_3 + timedelta(seconds=20), org.id) == 0  # read once
     # The watermark lost (as after a crash between the fees and their commit): nothing twice.
     with database.unit_of_work() as session:
-        session.execute(update(PayInAdvanceWatermark).where(PayInAdvanceWatermark.organization_id == org.id)
+        session.execute(update(EventWatermark).where(EventWatermark.service == "pay_in_advance_fees",
+                                                     EventWatermark.organization_id == org.id)
                         .values(last_event_id=0))
     assert tasks.create_fees(database, MARCH_3 + timedelta(seconds=30), org.id) == 0
     assert len(invoices(api)) == 1
@@ -259,7 +260,7 @@ def test_events_of_an_organization_without_pay_in_advance_charges_only_move_the_
     assert tasks.create_fees(database, MARCH_3 + timedelta(seconds=10), org.id) == 0
     with database.unit_of_work(write=False) as session:
         last = session.scalar(select(func.max(Event.id)).where(Event.organization_id == org.id))
-        mark = session.get(PayInAdvanceWatermark, org.id)
+        mark = session.get(EventWatermark, ("pay_in_advance_fees", org.id))
         assert mark is not None and mark.last_event_id == last
         assert session.scalar(select(func.count()).select_from(Fee).where(Fee.organization_id == org.id)) == 0
 

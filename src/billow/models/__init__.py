@@ -13,9 +13,8 @@ from billow.models.credit import Credit
 from billow.models.credit_note import CreditNote, CreditNoteItem
 from billow.models.customer import Customer, customer_taxes
 from billow.models.customer_metadata import CustomerMetadata
-from billow.models.draft_refresh_watermark import DraftRefreshWatermark
 from billow.models.event import Event
-from billow.models.event_error_watermark import EventErrorWatermark
+from billow.models.event_watermark import EventWatermark
 from billow.models.fee import Fee
 from billow.models.instance_key import InstanceKey
 from billow.models.invoice import Invoice
@@ -24,7 +23,6 @@ from billow.models.job import Job
 from billow.models.lifetime_usage import LifetimeUsage
 from billow.models.minimum_commitment import MinimumCommitment, commitment_taxes
 from billow.models.organization import Organization
-from billow.models.pay_in_advance_watermark import PayInAdvanceWatermark
 from billow.models.plan import Plan, plan_taxes
 from billow.models.plan_version import PlanVersion
 from billow.models.subscription import Subscription
@@ -53,9 +51,8 @@ __all__ = [
     "CreditNoteItem",
     "Customer",
     "CustomerMetadata",
-    "DraftRefreshWatermark",
     "Event",
-    "EventErrorWatermark",
+    "EventWatermark",
     "Fee",
     "InstanceKey",
     "Invoice",
@@ -64,7 +61,6 @@ __all__ = [
     "LifetimeUsage",
     "MinimumCommitment",
     "Organization",
-    "PayInAdvanceWatermark",
     "Plan",
     "PlanVersion",
     "Subscription",

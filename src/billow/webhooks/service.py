@@ -76,14 +76,14 @@ def _body(envelope: dict[str, Any]) -> str:
 
 
 def emit(session: Session, organization_id: uuid.UUID, webhook_type: str, object_type: str,
-         payload: dict[str, Any]) -> list[Webhook]:
+         payload: dict[str, Any], *, endpoints_of: list[WebhookEndpoint] | None = None) -> list[Webhook]:
     """Record ``webhook_type`` for every endpoint of the organization that listens to it, in the
     caller's transaction, with its delivery job: nothing is sent unless the change commits. The
-    body is serialized here, once."""
-    endpoints = [
-        endpoint for endpoint in repository.endpoints_for(session, organization_id)
-        if endpoint.event_types is None or webhook_type in endpoint.event_types
-    ]
+    body is serialized here, once. ``endpoints_of``: the organization's endpoints, when the caller
+    emits many webhooks and has read them once."""
+    if endpoints_of is None:
+        endpoints_of = repository.endpoints_for(session, organization_id)
+    endpoints = [endpoint for endpoint in endpoints_of if listens(endpoint, webhook_type)]
     if not endpoints:
         return []
     body = _body({"webhook_type": webhook_type, "object_type": object_type,
@@ -98,6 +98,10 @@ def emit(session: Session, organization_id: uuid.UUID, webhook_type: str, object
         webhooks.append(webhook)
     session.flush()
     return webhooks
+
+
+def listens(endpoint: WebhookEndpoint, webhook_type: str) -> bool:
+    return endpoint.event_types is None or webhook_type in endpoint.event_types
 
 
 def resend(session: Session, webhook: Webhook, *, key: str) -> Webhook:

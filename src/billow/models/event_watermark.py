@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Uuid
+from sqlalchemy import BigInteger, ForeignKey, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billow.core import clock
@@ -11,11 +11,13 @@ from billow.core.types import UTCDateTime
 from billow.models.base import Base
 
 
-class DraftRefreshWatermark(Base):
-    """How far the ``draft_refresh`` service has read an organization's events (``events.id``)."""
+class EventWatermark(Base):
+    """How far a periodic service (``service``: ``event_errors``, ``draft_refresh``,
+    ``pay_in_advance_fees``) has read an organization's events (``events.id``)."""
 
-    __tablename__ = "draft_refresh_watermarks"
+    __tablename__ = "event_watermarks"
 
+    service: Mapped[str] = mapped_column(String(64), primary_key=True)
     organization_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
     )
