@@ -190,8 +190,7 @@ def ingest(session: Session, organization_id: uuid.UUID, events: list[EventIn], 
 
     Raises :class:`ValidationFailed` (keyed by index for a batch) when an event reuses a stored or
     earlier transaction id with different content, or its metric's expression cannot be computed.
-    ``prepared`` (see :func:`prepare`) is used when it still holds. A raising call may have
-    written rows: run it in a savepoint or transaction that is rolled back when it raises.
+    ``prepared`` (see :func:`prepare`) is used when it still holds.
     """
     current = rebuild.current(session, organization_id, {event.code for event in events})
     if prepared is not None and prepared.holds(current):
@@ -308,18 +307,18 @@ def _insert_first(session: Session, organization_id: uuid.UUID, events: list[Eve
     """PostgreSQL: insert every key, then read back only the keys the insert skipped (retries, or
     keys a concurrent request stored). Same answers as looking every key up first, without a
     lookup on the usual path of new events, whose plan depends on the table's statistics (a seq
-    scan per key on a table filled since its last ANALYZE). A refusal raises after the insert: the
-    caller's savepoint (every ingest call runs in one: :func:`_merged`, :func:`_alone`) or
-    transaction takes it back. Returns (inserted, existing)."""
+    scan per key on a table filled since its last ANALYZE). A refusal rolls the insert back: like
+    the lookup-first path, a raising call leaves nothing behind. Returns (inserted, existing)."""
     candidates = [events[index] for index in first.values()]
     errors: dict[int, Errors] = {}
-    inserted = _insert(session, organization_id, candidates)
-    skipped = [event for event in candidates if event.key not in inserted]
-    existing = _existing(session, organization_id, skipped) if skipped else {}
-    for event in skipped:
-        if not event.same_content(existing[event.key]):
-            errors[first[event.key]] = {"transaction_id": ["value_already_exist"]}
-    _raise(errors, batch)
+    with session.begin_nested():  # released on success, rolled back by the raise below
+        inserted = _insert(session, organization_id, candidates)
+        skipped = [event for event in candidates if event.key not in inserted]
+        existing = _existing(session, organization_id, skipped) if skipped else {}
+        for event in skipped:
+            if not event.same_content(existing[event.key]):
+                errors[first[event.key]] = {"transaction_id": ["value_already_exist"]}
+        _raise(errors, batch)
     return inserted, existing
 
 
