@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -35,6 +35,40 @@ def subscription(session: Session, subscription_id: uuid.UUID) -> Subscription |
     version snapshot: nothing of the catalog is loaded through the plan)."""
     return session.scalar(select(Subscription).where(Subscription.id == subscription_id).options(
         joinedload(Subscription.plan).lazyload("*"), joinedload(Subscription.customer).lazyload("*")))
+
+
+def subscriptions(session: Session, subscription_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Subscription]:
+    """:func:`subscription` for many, in one query, with each customer's taxes."""
+    rows = session.scalars(select(Subscription).where(Subscription.id.in_(subscription_ids)).options(
+        joinedload(Subscription.plan).lazyload("*"),
+        joinedload(Subscription.customer).lazyload("*").selectinload(Customer.taxes)))
+    return {row.id: row for row in rows}
+
+
+BilledKey = tuple[str, datetime, datetime]
+
+
+def billed_keys_of(session: Session, subscription_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, set[BilledKey]]:
+    """:func:`billed_keys` of many subscriptions (those billed yet), in one query."""
+    rows = session.execute(select(InvoiceSubscription.subscription_id, InvoiceSubscription.invoicing_reason,
+                                  InvoiceSubscription.charges_from_datetime, InvoiceSubscription.charges_to_datetime)
+                           .where(InvoiceSubscription.subscription_id.in_(subscription_ids)))
+    found: dict[uuid.UUID, set[BilledKey]] = {}
+    for subscription_id, reason, start, stop in rows:
+        found.setdefault(subscription_id, set()).add((reason, start, stop))
+    return found
+
+
+def with_subscription_fee(session: Session, subscription_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of these subscriptions billed a subscription fee yet (:func:`has_subscription_fee`)."""
+    return set(session.scalars(select(Fee.subscription_id).where(
+        Fee.subscription_id.in_(subscription_ids), Fee.fee_type == "subscription").distinct()))
+
+
+def replaced(session: Session, subscription_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of these subscriptions that another one follows (a plan change)."""
+    return set(session.scalars(select(Subscription.previous_subscription_id).where(
+        Subscription.previous_subscription_id.in_(subscription_ids))))
 
 
 def billed_keys(session: Session, subscription_id: uuid.UUID) -> set[tuple[str, datetime, datetime]]:
@@ -82,6 +116,18 @@ def highest_numbers(session: Session, organization_id: uuid.UUID, customer_id: u
     organization = session.scalar(select(func.max(Invoice.organization_sequential_id))
                                   .where(Invoice.organization_id == organization_id))
     return customer or 0, organization or 0
+
+
+def highest_numbers_of(session: Session, organization_id: uuid.UUID,
+                       customer_ids: Collection[uuid.UUID]) -> tuple[dict[uuid.UUID, int], int]:
+    """:func:`highest_numbers` of several customers at once: theirs (those with invoices) and the
+    organization's."""
+    rows = session.execute(select(Invoice.customer_id, func.max(Invoice.sequential_id))
+                           .where(Invoice.customer_id.in_(customer_ids)).group_by(Invoice.customer_id))
+    customers = {customer_id: highest for customer_id, highest in rows if highest is not None}
+    organization = session.scalar(select(func.max(Invoice.organization_sequential_id))
+                                  .where(Invoice.organization_id == organization_id))
+    return customers, organization or 0
 
 
 def drafts_in_grace(session: Session, at: datetime, organization_id: uuid.UUID | None) -> list[uuid.UUID]:
