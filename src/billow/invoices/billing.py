@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -366,29 +366,44 @@ def bill_subscriptions(database: Database, subscription_ids: list[uuid.UUID], at
     """Bill now what these subscriptions owe at ``at`` (a plan change or a termination is billed
     when it happens, not at the next run of the billing clock). Idempotent like :func:`bill_due`."""
     report = RunReport([], 0, [])
+    one_by_one = _one_by_one(database, at, report)
     for subscription_id in subscription_ids:
-        try:
-            _bill_subscription(database, subscription_id, at, report)
-        except Exception as error:  # one subscription's failure must not stop the others'
-            log.exception("billing subscription %s failed", subscription_id)
-            report.failed.append((subscription_id, repr(error)))
+        one_by_one(subscription_id)
     return report
 
 
-def bill_due(database: Database, at: datetime, organization_id: uuid.UUID | None = None) -> RunReport:
-    """Bill every period ended by ``at`` and not invoiced yet; price again the drafts still in
-    their grace period (late events reach them) and finalize those whose grace period ended (of one
-    organization, or all). Idempotent: a second run at the same instant bills nothing.
-    A subscription whose billing fails is logged, reported and left for the next run; the others
-    are billed."""
-    report = RunReport([], 0, [])
-    _apply_schedules(database, at, organization_id, report)
-    for subscription_id in _billable_subscription_ids(database, at, organization_id):
+def _one_by_one(database: Database, at: datetime, report: RunReport) -> Callable[[uuid.UUID], None]:
+    """Bill one subscription's periods, each in its own transaction; a failure is logged and
+    reported, and left for the next run."""
+    def bill(subscription_id: uuid.UUID) -> None:
         try:
             _bill_subscription(database, subscription_id, at, report)
         except Exception as error:  # one subscription's failure must not stop the others'
             log.exception("billing subscription %s failed", subscription_id)
             report.failed.append((subscription_id, repr(error)))
+    return bill
+
+
+def bill_due(database: Database, at: datetime, organization_id: uuid.UUID | None = None, *,
+             chunked: bool = True) -> RunReport:
+    """Bill every period ended by ``at`` and not invoiced yet; price again the drafts still in
+    their grace period (late events reach them) and finalize those whose grace period ended (of one
+    organization, or all). Idempotent: a second run at the same instant bills nothing.
+    Plain subscriptions are billed many per transaction (:mod:`billow.invoices.batch`), the others
+    (and all of them with ``chunked=False``) one period per transaction; the invoices are the same.
+    A subscription whose billing fails is logged, reported and left for the next run; the others
+    are billed."""
+    from billow.invoices import batch  # it builds on this module
+
+    report = RunReport([], 0, [])
+    _apply_schedules(database, at, organization_id, report)
+    one_by_one = _one_by_one(database, at, report)
+    ids = _billable_subscription_ids(database, at, organization_id)
+    if chunked:
+        batch.bill(database, ids, at, report, one_by_one)
+    else:
+        for subscription_id in ids:
+            one_by_one(subscription_id)
     report.refreshed = service.refresh_drafts(database, at, organization_id)
     report.finalized = service.finalize_due_drafts(database, at, organization_id)
     return report

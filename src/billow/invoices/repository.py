@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Select, exists, func, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, lazyload, selectinload
 
 from billow.core.repository import get_or_404, parse_uuid
 from billow.models import (
@@ -30,6 +30,12 @@ def lock_numbering(session: Session, organization_id: uuid.UUID) -> None:
                     .with_for_update(key_share=True))
 
 
+def lock_customers(session: Session, customer_ids: list[uuid.UUID]) -> None:
+    """Lock these customers as finalizing an invoice locks its customer, in this order."""
+    session.execute(select(Customer.id).where(Customer.id.in_(customer_ids)).order_by(Customer.id)
+                    .with_for_update(key_share=True))
+
+
 def subscription(session: Session, subscription_id: uuid.UUID) -> Subscription | None:
     """A subscription with its plan and customer rows only (the plan's pricing comes from its
     version snapshot: nothing of the catalog is loaded through the plan)."""
@@ -41,7 +47,7 @@ def subscriptions(session: Session, subscription_ids: Collection[uuid.UUID]) -> 
     """:func:`subscription` for many, in one query, with each customer's taxes."""
     rows = session.scalars(select(Subscription).where(Subscription.id.in_(subscription_ids)).options(
         joinedload(Subscription.plan).lazyload("*"),
-        joinedload(Subscription.customer).lazyload("*").selectinload(Customer.taxes)))
+        joinedload(Subscription.customer).options(selectinload(Customer.taxes), lazyload("*"))))
     return {row.id: row for row in rows}
 
 
