@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -89,21 +89,16 @@ def _sort(session: Session, ids: list[uuid.UUID], at: datetime) -> dict[uuid.UUI
     return plain
 
 
-def _runs(ids: list[uuid.UUID], plain: dict[uuid.UUID, _Plain]) -> Iterator[tuple[list[uuid.UUID], uuid.UUID | None]]:
-    """The chunk in order as (consecutive plain subscriptions of one organization, the next
-    subscription to bill one by one or ``None``); plain ones owing nothing are left out."""
+def _leading(ids: list[uuid.UUID], plain: dict[uuid.UUID, _Plain]) -> list[uuid.UUID]:
+    """The longest run of plain subscriptions of one organization that ``ids`` begin with."""
     run: list[uuid.UUID] = []
     for subscription_id in ids:
         found = plain.get(subscription_id)
-        if found is None:
-            yield run, subscription_id
-            run = []
-        elif found.owed:
-            if run and plain[run[0]].subscription.organization_id != found.subscription.organization_id:
-                yield run, None
-                run = []
-            run.append(subscription_id)
-    yield run, None
+        if found is None or (run and plain[run[0]].subscription.organization_id
+                             != found.subscription.organization_id):
+            break
+        run.append(subscription_id)
+    return run
 
 
 def _prefetch_usage(session: Session, work: list[tuple[_Plain, billing.Due, InvoiceSubscription]]) -> None:
@@ -123,14 +118,15 @@ def _prefetch_usage(session: Session, work: list[tuple[_Plain, billing.Due, Invo
             reader.prefetch(session, organization_id, sorted(subs), sorted(codes), window)
 
 
-def _write(session: Session, ids: list[uuid.UUID], at: datetime) -> list[billing.Billed]:
-    """Bill the periods these plain subscriptions (of one organization) owe, in this transaction."""
+def _write(session: Session, ids: list[uuid.UUID], at: datetime
+           ) -> tuple[int, list[billing.Billed], dict[uuid.UUID, _Plain]]:
+    """Sort ``ids`` and bill, in this transaction, the periods owed by the plain run they begin
+    with; how many subscriptions that run holds, what it billed and what the sort found."""
     plain = _sort(session, ids, at)
-    if any(subscription_id not in plain or not plain[subscription_id].owed for subscription_id in ids):
-        raise _Changed
+    run = _leading(ids, plain)
     work: list[tuple[_Plain, billing.Due, InvoiceSubscription]] = []
     invoices: list[Invoice] = []
-    for subscription_id in ids:
+    for subscription_id in run:
         found = plain[subscription_id]
         subscription = found.subscription
         currency = pricing_for(session, subscription.organization_id, subscription).snapshot.amount_currency
@@ -140,6 +136,8 @@ def _write(session: Session, ids: list[uuid.UUID], at: datetime) -> list[billing
             session.add_all((invoice, link))
             invoices.append(invoice)
             work.append((found, due, link))
+    if not work:
+        return len(run), [], plain
     session.flush()  # the exactly-once constraint answers here, for the whole chunk
     customers = sorted({found.subscription.customer_id for found, _, _ in work})
     repository.lock_customers(session, customers)  # as finalizing one invoice does, in one order
@@ -165,36 +163,41 @@ def _write(session: Session, ids: list[uuid.UUID], at: datetime) -> list[billing
         reader.forget(session)
     session.flush()
     service.announce_all(session, invoices, "invoice.created")
-    return [billing.billed(found.subscription, due, invoice)
-            for (found, due, _), invoice in zip(work, invoices, strict=True)]
-
-
-def _bill_run(database: Database, ids: list[uuid.UUID], at: datetime, report: billing.RunReport,
-              one_by_one: Callable[[uuid.UUID], None]) -> None:
-    try:
-        with database.unit_of_work() as session:
-            done = _write(session, ids, at)
-    except Exception as error:  # rolled back: the run is billed one by one
-        log.info("billing %d subscriptions together failed (%r); billing them one by one", len(ids), error)
-        for subscription_id in ids:
-            one_by_one(subscription_id)
-        return
-    report.billed.extend(done)
+    return len(run), [billing.billed(found.subscription, due, invoice)
+                      for (found, due, _), invoice in zip(work, invoices, strict=True)], plain
 
 
 def bill(database: Database, ids: list[uuid.UUID], at: datetime, report: billing.RunReport,
          one_by_one: Callable[[uuid.UUID], None]) -> None:
     """Bill what ``ids`` owe at ``at``, in this order: plain runs together, the others through
-    ``one_by_one`` (the per-invoice path)."""
+    ``one_by_one`` (the per-invoice path) in their place.
+
+    A chunk is sorted in the transaction that bills its leading plain run: all of it, when the
+    chunk is plain. After a subscription that is not, the next run is the one that sort predicts,
+    sorted again by the transaction that bills it."""
     for start in range(0, len(ids), CHUNK):
-        chunk = ids[start:start + CHUNK]
-        with database.unit_of_work(write=False) as session:
-            plain = _sort(session, chunk, at)
-        for run, alone in _runs(chunk, plain):
-            if run:
-                _bill_run(database, run, at, report, one_by_one)
-            if alone is not None:
-                one_by_one(alone)
+        queue = ids[start:start + CHUNK]
+        known: dict[uuid.UUID, _Plain] | None = None
+        while queue:
+            span = queue if known is None else _leading(queue, known)
+            plain = known or {}
+            if span:
+                try:
+                    with database.unit_of_work() as session:
+                        taken, done, plain = _write(session, span, at)
+                except Exception as error:  # rolled back: the span is billed one by one
+                    log.info("billing %d subscriptions together failed (%r); billing them one by one",
+                             len(span), error)
+                    for subscription_id in span:
+                        one_by_one(subscription_id)
+                    queue = queue[len(span):]
+                    continue
+                report.billed.extend(done)
+                known = plain if known is None else known
+                queue = queue[taken:]
+            if queue and queue[0] not in (plain if queue[0] in span else known):
+                one_by_one(queue[0])
+                queue = queue[1:]
 
 
 __all__ = ["CHUNK", "bill"]

@@ -37,6 +37,7 @@ def subscription_fee_row(invoice: Invoice, subscription: Subscription, window: B
     plan, currency = subscription.plan, invoice.currency
     return Fee(
         organization_id=subscription.organization_id, invoice_id=invoice.id, subscription_id=subscription.id,
+        charge_id=None, charge_filter_id=None, grouped_by={},  # the columns every fee row sets: inserted together
         fee_type="subscription", position=0,
         item={"type": "subscription", "code": plan.code, "name": plan.name,
               "invoice_display_name": plan.invoice_display_name or plan.name, "lago_item_id": str(subscription.id),
