@@ -51,7 +51,9 @@ def subscriptions(session: Session, subscription_ids: Collection[uuid.UUID]) -> 
         joinedload(Subscription.plan).options(defer(Plan.metadata_), lazyload("*")),
         joinedload(Subscription.customer).options(
             defer(Customer.provider_payment_methods), defer(Customer.integration_customers),
-            defer(Customer.invoice_custom_section_codes), selectinload(Customer.taxes), lazyload("*"))))
+            defer(Customer.invoice_custom_section_codes), selectinload(Customer.taxes),
+            joinedload(Customer.organization).options(defer(Organization.email_settings), lazyload("*")),
+            lazyload("*"))))
     return {row.id: row for row in rows}
 
 
