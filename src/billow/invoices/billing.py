@@ -324,8 +324,7 @@ def bill_period(session: Session, subscription_id: uuid.UUID, due: Due, at: date
     rows = [fee_row(session, invoice, member, owed, fee, -len(group) + position)  # subscription fees first
             for position, ((member, owed), fee) in enumerate(zip(group, fees, strict=True))]
     kept = [row for row in rows if row is not None]
-    session.add_all(kept)
-    session.flush()
+    session.add_all(kept)  # written with the usage fees
     service.issue(session, invoice, at, members, kept)
     return billed(subscription, due, invoice)
 

@@ -41,7 +41,8 @@ def subscription(session: Session, subscription_id: uuid.UUID) -> Subscription |
     """A subscription with its plan and customer rows only (the plan's pricing comes from its
     version snapshot: nothing of the catalog is loaded through the plan)."""
     return session.scalar(select(Subscription).where(Subscription.id == subscription_id).options(
-        joinedload(Subscription.plan).lazyload("*"), joinedload(Subscription.customer).lazyload("*")))
+        joinedload(Subscription.plan).lazyload("*"),
+        joinedload(Subscription.customer).options(joinedload(Customer.organization).lazyload("*"), lazyload("*"))))
 
 
 def subscriptions(session: Session, subscription_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Subscription]:
