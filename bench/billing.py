@@ -4,7 +4,7 @@ One organization, ``--subscriptions`` customers each on the same calendar-monthl
 (10.00 EUR in arrears; ``calls`` count_agg at 0.01; ``gb`` sum_agg graduated, 0-10 free then 0.50),
 subscribed on 2024-03-01, with ``--events`` events each in March. The catalog is created over the
 API in-process (FastAPI's test client) under a frozen clock, customers and subscriptions through
-their services in one transaction, events through ``POST /events/batch`` (100 a request). Then one
+their services (200 a transaction), events through ``POST /events/batch`` (100 a request). Then one
 billing run as of 2024-04-01T00:00:01Z is timed (chunks of plain subscriptions, as production runs
 it; ``--one-by-one`` bills each invoice in its own transaction) and a second run, which must
 create nothing, is timed too; both print their CPU time (process time) beside the wall clock. Every invoice total is checked against the events sent. Not a test: nothing
@@ -70,12 +70,14 @@ def setup(client: TestClient, database: Database, organization_id: uuid.UUID, su
                 {"from_value": 0, "to_value": 10, "per_unit_amount": "0", "flat_amount": "0"},
                 {"from_value": 11, "to_value": None, "per_unit_amount": "0.5", "flat_amount": "0"}]}}]}}))
     totals = {}
-    with database.unit_of_work() as session:  # customers and subscriptions through the services
-        organization = session.get_one(Organization, organization_id)
-        for n in range(subscriptions):
-            customers.upsert(session, organization, CustomerIn(external_id=f"cus-{n}", currency="EUR"))
-            subscriptions_service.create(session, organization, SubscriptionCreate(
-                external_customer_id=f"cus-{n}", plan_code="hybrid", external_id=f"sub-{n}", subscription_at=START))
+    for first in range(0, subscriptions, 200):  # customers and subscriptions through the services
+        with database.unit_of_work() as session:
+            organization = session.get_one(Organization, organization_id)
+            for n in range(first, min(first + 200, subscriptions)):
+                customers.upsert(session, organization, CustomerIn(external_id=f"cus-{n}", currency="EUR"))
+                subscriptions_service.create(session, organization, SubscriptionCreate(
+                    external_customer_id=f"cus-{n}", plan_code="hybrid", external_id=f"sub-{n}",
+                    subscription_at=START))
     batch: list[dict[str, object]] = []
     for n in range(subscriptions):
         n_calls, n_gb = 0, 0
