@@ -73,8 +73,8 @@ def send(api: httpx.Client, subscription: str, code: str, when: datetime, **prop
     ok(api.post("events", json={"event": event}))
 
 
-def bill(database: Database, org: Org, instant: datetime) -> billing.RunReport:
-    return billing.bill_due(database, instant, org.id)
+def bill(database: Database, org: Org, instant: datetime, *, chunked: bool = True) -> billing.RunReport:
+    return billing.bill_due(database, instant, org.id, chunked=chunked)
 
 
 def invoices(api: httpx.Client, **params: Any) -> list[dict[str, Any]]:

@@ -65,7 +65,7 @@ def test_a_run_stopped_half_way_is_finished_by_the_next_one(api: httpx.Client, a
 
     monkeypatch.setattr(billing, "bill_period", crashing)
     with pytest.raises(SystemExit):
-        bill(database, org, END)
+        bill(database, org, END, chunked=False)  # one period per transaction
     assert len(_billed_periods(api)) == 5  # the five finished periods are committed, the sixth is not
     monkeypatch.setattr(billing, "bill_period", real)
     rerun = bill(database, org, END)
@@ -85,7 +85,7 @@ def test_a_failing_subscription_does_not_stop_the_others(api: httpx.Client, at: 
         return billed
 
     monkeypatch.setattr(billing, "bill_period", failing)
-    report = bill(database, org, END)
+    report = bill(database, org, END, chunked=False)
     assert len(report.billed) == 8
     assert [error for _, error in report.failed] == ["ValueError('cannot price')"]
     assert [period for period in _billed_periods(api) if period[0] == "sub-b"] == []  # rolled back
@@ -100,7 +100,7 @@ def test_the_constraint_stops_a_run_that_did_not_see_the_other(api: httpx.Client
     _three_subscriptions(api, at)
     assert len(bill(database, org, END).billed) == 12
     monkeypatch.setattr(billing.repository, "billed_keys", lambda session, subscription_id: set())
-    blind = bill(database, org, END)
+    blind = bill(database, org, END, chunked=False)
     assert (blind.billed, blind.skipped) == ([], 12)
     assert _billed_periods(api) == EXPECTED
 

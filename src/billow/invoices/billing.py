@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from billow.core.db import Database
 from billow.invoices import builder, progressive, repository, service
-from billow.models import InvoiceSubscription, Subscription
+from billow.models import Fee, Invoice, InvoiceSubscription, Subscription
 from billow.pricing.periods import ONE_SECOND, BillingCycle, BillingTime, BillingWindow, Period, local_date
 from billow.pricing.proration import (
     PlanChange,
@@ -198,8 +198,21 @@ def ended_by(session: Session, subscription: Subscription) -> PlanChange | None:
     return _change(session, subscription, following)
 
 
+@dataclass(frozen=True)
+class History:
+    """What a subscription fee depends on of the subscription's earlier invoices."""
+
+    first_invoice: bool  # no invoice bills the subscription yet
+    already_billed: bool  # a subscription fee of it exists
+
+
+def _history(session: Session, subscription: Subscription) -> History:
+    return History(not repository.has_invoice(session, subscription.id),
+                   repository.has_subscription_fee(session, subscription.id))
+
+
 def _fee_input(session: Session, subscription: Subscription, window: BillingWindow,
-               terminated: bool) -> SubscriptionFeeInput:
+               terminated: bool, history: History) -> SubscriptionFeeInput:
     snapshot = pricing_for(session, subscription.organization_id, subscription).snapshot
     previous = subscription.previous_subscription
     started_by = _change(session, previous, subscription) if previous is not None else None
@@ -209,8 +222,8 @@ def _fee_input(session: Session, subscription: Subscription, window: BillingWind
         billing_time=BillingTime(subscription.billing_time), terminated=terminated,
         ended_by=ended_by(session, subscription) if terminated else None,
         started_by=started_by,
-        first_invoice=not repository.has_invoice(session, subscription.id),
-        already_billed=repository.has_subscription_fee(session, subscription.id),
+        first_invoice=history.first_invoice,
+        already_billed=history.already_billed,
         started_in_past=local_date(subscription.subscription_at, timezone) < local_date(subscription.created_at,
                                                                                          timezone),
         trial_end=_trial_end(session, subscription),
@@ -251,10 +264,43 @@ def _companions(session: Session, subscription: Subscription, due: Due, at: date
     return [(other, owed) for other, owed in found if owed.key not in repository.billed_keys(session, other.id)]
 
 
-def _fee_of(session: Session, subscription: Subscription, due: Due) -> SubscriptionFee | None:
+def fee_of(session: Session, subscription: Subscription, due: Due, history: History | None = None
+           ) -> SubscriptionFee | None:
+    """The subscription fee ``due`` bills (``None`` without a fee window); ``history`` read here
+    unless given."""
     if due.fee_window is None:
         return None
-    return subscription_fee(_fee_input(session, subscription, due.fee_window, due.reason == TERMINATING))
+    history = history if history is not None else _history(session, subscription)
+    return subscription_fee(_fee_input(session, subscription, due.fee_window, due.reason == TERMINATING, history))
+
+
+def link_row(invoice: Invoice, subscription: Subscription, due: Due) -> InvoiceSubscription:
+    """The ``invoice_subscriptions`` row of ``due`` billed on ``invoice`` (unique per period)."""
+    shown = due.fee_window or due.charges_window
+    assert shown is not None
+    reason, charges_from, charges_to = due.key
+    return InvoiceSubscription(
+        organization_id=subscription.organization_id, invoice_id=invoice.id, subscription_id=subscription.id,
+        invoicing_reason=reason, from_datetime=shown.from_datetime, to_datetime=shown.to_datetime,
+        charges_from_datetime=charges_from, charges_to_datetime=charges_to)
+
+
+def fee_row(session: Session, invoice: Invoice, subscription: Subscription, due: Due, fee: SubscriptionFee | None,
+            position: int) -> Fee | None:
+    """The subscription fee line of ``due`` on ``invoice`` at ``position`` (``None`` without a fee)."""
+    if fee is None or due.fee_window is None:
+        return None
+    in_advance = pricing_for(session, subscription.organization_id, subscription).snapshot.pay_in_advance
+    row = builder.subscription_fee_row(invoice, subscription, due.fee_window, fee, in_advance)
+    row.position = position
+    return row
+
+
+def billed(subscription: Subscription, due: Due, invoice: Invoice) -> Billed:
+    shown = due.fee_window or due.charges_window
+    assert shown is not None
+    return Billed(subscription.external_id, due.reason, shown.from_datetime, shown.to_datetime, invoice.id,
+                  invoice.status, invoice.total_amount_cents, invoice.currency)
 
 
 def bill_period(session: Session, subscription_id: uuid.UUID, due: Due, at: datetime) -> Billed | None:
@@ -265,31 +311,22 @@ def bill_period(session: Session, subscription_id: uuid.UUID, due: Due, at: date
         return None
     group = sorted([(subscription, due), *_companions(session, subscription, due, at)],
                    key=lambda pair: pair[0].started_at or pair[0].subscription_at)
-    fees = [_fee_of(session, member, owed) for member, owed in group]  # before the invoice exists
+    fees = [fee_of(session, member, owed) for member, owed in group]  # before the invoice exists
     snapshot = pricing_for(session, subscription.organization_id, subscription).snapshot
     issuing_date = max(owed.issuing_date for _, owed in group)
     invoice = service.new_invoice(session, subscription.customer, snapshot.amount_currency, issuing_date)
+    members = []
     for member, owed in group:
-        shown = owed.fee_window or owed.charges_window
-        assert shown is not None
-        reason, charges_from, charges_to = owed.key
-        session.add(InvoiceSubscription(
-            organization_id=member.organization_id, invoice_id=invoice.id, subscription_id=member.id,
-            invoicing_reason=reason, from_datetime=shown.from_datetime, to_datetime=shown.to_datetime,
-            charges_from_datetime=charges_from, charges_to_datetime=charges_to))
+        link = link_row(invoice, member, owed)
+        session.add(link)
         session.flush()  # the exactly-once constraint answers here
-    for position, ((member, owed), fee) in enumerate(zip(group, fees, strict=True)):
-        if fee is not None and owed.fee_window is not None:
-            in_advance = pricing_for(session, member.organization_id, member).snapshot.pay_in_advance
-            row = builder.subscription_fee_row(invoice, member, owed.fee_window, fee, in_advance)
-            row.position = -len(group) + position  # subscription fees first, in subscription order
-            session.add(row)
-    session.flush()
-    service.issue(session, invoice, at)
-    shown = due.fee_window or due.charges_window
-    assert shown is not None
-    return Billed(subscription.external_id, due.reason, shown.from_datetime, shown.to_datetime, invoice.id,
-                  invoice.status, invoice.total_amount_cents, invoice.currency)
+        members.append((member, link))
+    rows = [fee_row(session, invoice, member, owed, fee, -len(group) + position)  # subscription fees first
+            for position, ((member, owed), fee) in enumerate(zip(group, fees, strict=True))]
+    kept = [row for row in rows if row is not None]
+    session.add_all(kept)  # written with the usage fees
+    service.issue(session, invoice, at, members, kept)
+    return billed(subscription, due, invoice)
 
 
 def _bill_subscription(database: Database, subscription_id: uuid.UUID, at: datetime, report: RunReport) -> None:
@@ -328,29 +365,44 @@ def bill_subscriptions(database: Database, subscription_ids: list[uuid.UUID], at
     """Bill now what these subscriptions owe at ``at`` (a plan change or a termination is billed
     when it happens, not at the next run of the billing clock). Idempotent like :func:`bill_due`."""
     report = RunReport([], 0, [])
+    one_by_one = _one_by_one(database, at, report)
     for subscription_id in subscription_ids:
-        try:
-            _bill_subscription(database, subscription_id, at, report)
-        except Exception as error:  # one subscription's failure must not stop the others'
-            log.exception("billing subscription %s failed", subscription_id)
-            report.failed.append((subscription_id, repr(error)))
+        one_by_one(subscription_id)
     return report
 
 
-def bill_due(database: Database, at: datetime, organization_id: uuid.UUID | None = None) -> RunReport:
-    """Bill every period ended by ``at`` and not invoiced yet; price again the drafts still in
-    their grace period (late events reach them) and finalize those whose grace period ended (of one
-    organization, or all). Idempotent: a second run at the same instant bills nothing.
-    A subscription whose billing fails is logged, reported and left for the next run; the others
-    are billed."""
-    report = RunReport([], 0, [])
-    _apply_schedules(database, at, organization_id, report)
-    for subscription_id in _billable_subscription_ids(database, at, organization_id):
+def _one_by_one(database: Database, at: datetime, report: RunReport) -> Callable[[uuid.UUID], None]:
+    """Bill one subscription's periods, each in its own transaction; a failure is logged and
+    reported, and left for the next run."""
+    def bill(subscription_id: uuid.UUID) -> None:
         try:
             _bill_subscription(database, subscription_id, at, report)
         except Exception as error:  # one subscription's failure must not stop the others'
             log.exception("billing subscription %s failed", subscription_id)
             report.failed.append((subscription_id, repr(error)))
+    return bill
+
+
+def bill_due(database: Database, at: datetime, organization_id: uuid.UUID | None = None, *,
+             chunked: bool = True) -> RunReport:
+    """Bill every period ended by ``at`` and not invoiced yet; price again the drafts still in
+    their grace period (late events reach them) and finalize those whose grace period ended (of one
+    organization, or all). Idempotent: a second run at the same instant bills nothing.
+    Plain subscriptions are billed many per transaction (:mod:`billow.invoices.batch`), the others
+    (and all of them with ``chunked=False``) one period per transaction; the invoices are the same.
+    A subscription whose billing fails is logged, reported and left for the next run; the others
+    are billed."""
+    from billow.invoices import batch  # it builds on this module
+
+    report = RunReport([], 0, [])
+    _apply_schedules(database, at, organization_id, report)
+    one_by_one = _one_by_one(database, at, report)
+    ids = _billable_subscription_ids(database, at, organization_id)
+    if chunked:
+        batch.bill(database, ids, at, report, one_by_one)
+    else:
+        for subscription_id in ids:
+            one_by_one(subscription_id)
     report.billed.extend(progressive.bill_thresholds(database, at, organization_id))  # usage thresholds passed
     report.refreshed = service.refresh_drafts(database, at, organization_id)
     report.finalized = service.finalize_due_drafts(database, at, organization_id)

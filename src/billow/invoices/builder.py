@@ -37,6 +37,7 @@ def subscription_fee_row(invoice: Invoice, subscription: Subscription, window: B
     plan, currency = subscription.plan, invoice.currency
     return Fee(
         organization_id=subscription.organization_id, invoice_id=invoice.id, subscription_id=subscription.id,
+        charge_id=None, charge_filter_id=None, grouped_by={},  # the columns every fee row sets: inserted together
         fee_type="subscription", position=0,
         item={"type": "subscription", "code": plan.code, "name": plan.name,
               "invoice_display_name": plan.invoice_display_name or plan.name, "lago_item_id": str(subscription.id),
@@ -120,6 +121,7 @@ def commitment_fee_row(session: Session, invoice: Invoice, subscription: Subscri
     commitment = snapshot.minimum_commitment
     if commitment is None:
         return None
+    session.flush()  # the fees of this invoice count among the period's fees
     cycle = periods.cycle_for(subscription, subscription.plan, subscription.customer)
     start = subscription.started_at or subscription.subscription_at
     if snapshot.pay_in_advance:
@@ -169,10 +171,15 @@ class TaxBook:
                              organization=self.pricing.organization_taxes)
 
 
-def tax_book(session: Session, subscription: Subscription, customer: Customer) -> TaxBook:
+def tax_book(session: Session, subscription: Subscription, customer: Customer,
+             names: dict[str, Tax] | None = None) -> TaxBook:
     pricing = pricing_for(session, subscription.organization_id, subscription)
-    taxes = session.scalars(select(Tax).where(Tax.organization_id == subscription.organization_id))
-    return TaxBook(pricing, customer, {tax.code: tax for tax in taxes})
+    return TaxBook(pricing, customer, tax_names(session, subscription.organization_id) if names is None else names)
+
+
+def tax_names(session: Session, organization_id: uuid.UUID) -> dict[str, Tax]:
+    """The organization's taxes by code (what a fee's ``applied_taxes`` names)."""
+    return {tax.code: tax for tax in session.scalars(select(Tax).where(Tax.organization_id == organization_id))}
 
 
 def _tax_json(tax: Tax | None, code: str, rate: Decimal, amount_cents: int, currency: str) -> dict[str, Any]:
@@ -195,23 +202,25 @@ def _priced(session: Session, fees: list[Fee], rates: list[tuple[TaxRate, ...]])
 
 
 def apply_totals(invoice: Invoice, fees: list[Fee], books: dict[uuid.UUID | None, TaxBook], *,
-                 finalize: bool) -> InvoiceTotals:
+                 finalize: bool, spent: credits.CreditInputs | None = None) -> InvoiceTotals:
     """Every total of ``invoice`` and the tax fields of each fee, by ``compute_invoice``.
 
     Finalizing spends the customer's coupons and credit notes (:mod:`billow.invoices.credits`),
-    after giving back whatever an earlier pricing of this invoice took.
+    after giving back whatever an earlier pricing of this invoice took; ``spent`` is what the
+    caller already read of them, under the customer's lock, for an invoice that took nothing yet.
     """
     session = object_session(invoice)
     assert session is not None
     rates = [books[fee.subscription_id].rates(fee) for fee in fees]
-    spent = credits.CreditInputs()
-    if finalize:
+    if not finalize:
+        spent = credits.CreditInputs()
+    elif spent is None:
         spent = credits.inputs(session, invoice)
     priced = progressive_credits.deduct(session, invoice, fees, _priced(session, fees, rates))
     totals = compute_invoice(priced, currency=invoice.currency, finalize=finalize,
                              coupons=[coupon for _, coupon in spent.coupons.values()],
                              credit_notes=[note for _, note in spent.credit_notes.values()])
-    if finalize:
+    if finalize and (spent.coupons or spent.credit_notes):
         credits.record(session, invoice, totals, spent, clock.now())
     names = next(iter(books.values())).names if books else {}
     for fee, line, fee_rates in zip(fees, totals.fees, rates, strict=True):
@@ -240,4 +249,4 @@ def apply_totals(invoice: Invoice, fees: list[Fee], books: dict[uuid.UUID | None
     return totals
 
 
-__all__ = ["TaxBook", "apply_totals", "bucket_fee", "charge_fee_rows", "subscription_fee_row", "tax_book"]
+__all__ = ["TaxBook", "apply_totals", "bucket_fee", "charge_fee_rows", "subscription_fee_row", "tax_book", "tax_names"]

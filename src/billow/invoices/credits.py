@@ -10,6 +10,8 @@ by the same invoice.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -65,8 +67,20 @@ def inputs(session: Session, invoice: Invoice) -> CreditInputs:
     invoice's transaction ends, so two invoices never spend the same credit."""
     credit_notes.lock_customer(session, invoice.customer_id)
     release(session, invoice)
+    if not holders(session, [invoice.customer_id]):
+        return CreditInputs()
     return CreditInputs(applied_service.for_invoice(session, invoice.customer),
                         balance.for_invoice(session, invoice))
+
+
+def holders(session: Session, customer_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of these customers with an active coupon or a credit note with a balance (one query)."""
+    coupons = select(AppliedCoupon.customer_id).where(AppliedCoupon.customer_id.in_(customer_ids),
+                                                      AppliedCoupon.status == "active")
+    notes = select(CreditNote.customer_id).where(CreditNote.customer_id.in_(customer_ids),
+                                                 CreditNote.credit_status == "available",
+                                                 CreditNote.balance_amount_cents > 0)
+    return set(session.scalars(coupons.union(notes)))
 
 
 def record(session: Session, invoice: Invoice, totals: InvoiceTotals, spent: CreditInputs, at: datetime) -> None:

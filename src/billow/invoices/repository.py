@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Select, exists, func, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, defer, joinedload, lazyload, selectinload
 
 from billow.core.repository import get_or_404, parse_uuid
 from billow.models import (
@@ -17,6 +17,7 @@ from billow.models import (
     Invoice,
     InvoiceSubscription,
     Organization,
+    Plan,
     Subscription,
 )
 
@@ -30,11 +31,57 @@ def lock_numbering(session: Session, organization_id: uuid.UUID) -> None:
                     .with_for_update(key_share=True))
 
 
+def lock_customers(session: Session, customer_ids: list[uuid.UUID]) -> None:
+    """Lock these customers as finalizing an invoice locks its customer, in this order."""
+    session.execute(select(Customer.id).where(Customer.id.in_(customer_ids)).order_by(Customer.id)
+                    .with_for_update(key_share=True))
+
+
 def subscription(session: Session, subscription_id: uuid.UUID) -> Subscription | None:
     """A subscription with its plan and customer rows only (the plan's pricing comes from its
     version snapshot: nothing of the catalog is loaded through the plan)."""
     return session.scalar(select(Subscription).where(Subscription.id == subscription_id).options(
-        joinedload(Subscription.plan).lazyload("*"), joinedload(Subscription.customer).lazyload("*")))
+        joinedload(Subscription.plan).lazyload("*"),
+        joinedload(Subscription.customer).options(joinedload(Customer.organization).lazyload("*"), lazyload("*"))))
+
+
+def subscriptions(session: Session, subscription_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Subscription]:
+    """:func:`subscription` for many, in one query, with each customer's taxes; the JSON columns
+    billing does not read are left for later (decoding them is most of the load)."""
+    rows = session.scalars(select(Subscription).where(Subscription.id.in_(subscription_ids)).options(
+        joinedload(Subscription.plan).options(defer(Plan.metadata_), lazyload("*")),
+        joinedload(Subscription.customer).options(
+            defer(Customer.provider_payment_methods), defer(Customer.integration_customers),
+            defer(Customer.invoice_custom_section_codes), selectinload(Customer.taxes),
+            joinedload(Customer.organization).options(defer(Organization.email_settings), lazyload("*")),
+            lazyload("*"))))
+    return {row.id: row for row in rows}
+
+
+BilledKey = tuple[str, datetime, datetime]
+
+
+def billed_keys_of(session: Session, subscription_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, set[BilledKey]]:
+    """:func:`billed_keys` of many subscriptions (those billed yet), in one query."""
+    rows = session.execute(select(InvoiceSubscription.subscription_id, InvoiceSubscription.invoicing_reason,
+                                  InvoiceSubscription.charges_from_datetime, InvoiceSubscription.charges_to_datetime)
+                           .where(InvoiceSubscription.subscription_id.in_(subscription_ids)))
+    found: dict[uuid.UUID, set[BilledKey]] = {}
+    for subscription_id, reason, start, stop in rows:
+        found.setdefault(subscription_id, set()).add((reason, start, stop))
+    return found
+
+
+def with_subscription_fee(session: Session, subscription_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of these subscriptions billed a subscription fee yet (:func:`has_subscription_fee`)."""
+    return set(session.scalars(select(Fee.subscription_id).where(
+        Fee.subscription_id.in_(subscription_ids), Fee.fee_type == "subscription").distinct()))
+
+
+def replaced(session: Session, subscription_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of these subscriptions that another one follows (a plan change)."""
+    return set(session.scalars(select(Subscription.previous_subscription_id).where(
+        Subscription.previous_subscription_id.in_(subscription_ids))))
 
 
 def billed_keys(session: Session, subscription_id: uuid.UUID) -> set[tuple[str, datetime, datetime]]:
@@ -84,6 +131,18 @@ def highest_numbers(session: Session, organization_id: uuid.UUID, customer_id: u
     organization = session.scalar(select(func.max(Invoice.organization_sequential_id))
                                   .where(Invoice.organization_id == organization_id))
     return customer or 0, organization or 0
+
+
+def highest_numbers_of(session: Session, organization_id: uuid.UUID,
+                       customer_ids: Collection[uuid.UUID]) -> tuple[dict[uuid.UUID, int], int]:
+    """:func:`highest_numbers` of several customers at once: theirs (those with invoices) and the
+    organization's."""
+    rows = session.execute(select(Invoice.customer_id, func.max(Invoice.sequential_id))
+                           .where(Invoice.customer_id.in_(customer_ids)).group_by(Invoice.customer_id))
+    customers = {customer_id: highest for customer_id, highest in rows if highest is not None}
+    organization = session.scalar(select(func.max(Invoice.organization_sequential_id))
+                                  .where(Invoice.organization_id == organization_id))
+    return customers, organization or 0
 
 
 def drafts_in_grace(session: Session, at: datetime, organization_id: uuid.UUID | None) -> list[uuid.UUID]:

@@ -22,7 +22,7 @@ from billow.core.db import Database
 from billow.core.errors import NotAllowed, NotFound
 from billow.invoices import builder, credits, repository
 from billow.invoices.schemas import InvoiceUpdate, invoice_json
-from billow.models import Customer, Fee, Invoice, InvoiceSubscription, Organization
+from billow.models import Customer, Fee, Invoice, InvoiceSubscription, Organization, Subscription, Tax
 from billow.pricing.periods import local_date, start_of_local_day
 from billow.webhooks import repository as webhook_endpoints
 from billow.webhooks import service as webhooks
@@ -36,12 +36,12 @@ def grace_period_days(customer: Customer) -> int:
     return customer.organization.invoice_grace_period
 
 
-def new_invoice(session: Session, customer: Customer, currency: str, issuing_date: date,
-                invoice_type: str = "subscription") -> Invoice:
+def invoice_row(customer: Customer, currency: str, issuing_date: date, invoice_type: str = "subscription") -> Invoice:
+    """A new draft invoice of ``customer`` (not added to any session)."""
     organization = customer.organization
     term = customer.net_payment_term if customer.net_payment_term is not None else organization.net_payment_term
     grace = grace_period_days(customer)
-    invoice = Invoice(
+    return Invoice(
         id=uuid.uuid4(), organization_id=customer.organization_id, customer_id=customer.id,
         number=f"{document_prefix(organization)}-DRAFT", status="draft", payment_status="pending",
         invoice_type=invoice_type, currency=currency, issuing_date=issuing_date,
@@ -49,6 +49,11 @@ def new_invoice(session: Session, customer: Customer, currency: str, issuing_dat
         grace_period_ends_at=start_of_local_day(issuing_date + timedelta(days=grace), customer.applicable_timezone)
         if grace else None,
     )
+
+
+def new_invoice(session: Session, customer: Customer, currency: str, issuing_date: date,
+                invoice_type: str = "subscription") -> Invoice:
+    invoice = invoice_row(customer, currency, issuing_date, invoice_type)
     session.add(invoice)
     session.flush()
     return invoice
@@ -58,16 +63,28 @@ def new_invoice(session: Session, customer: Customer, currency: str, issuing_dat
 # preview to price them once, as finalization would, and are neither numbered nor announced.
 PREVIEW = "billow.invoice_preview"
 
+# Each subscription an invoice bills, with the period it bills there.
+Members = list[tuple[Subscription, InvoiceSubscription]]
 
-def issue(session: Session, invoice: Invoice, at: datetime) -> None:
-    """Price a new invoice: a draft during the customer's grace period, else finalized now."""
+
+def issue(session: Session, invoice: Invoice, at: datetime, members: Members | None = None,
+          fees: list[Fee] | None = None) -> None:
+    """Price a new invoice: a draft during the customer's grace period, else finalized now.
+
+    ``members`` (each subscription with the period it bills here) and ``fees`` (its subscription
+    fees, already added) spare reading back what the caller has just written."""
     if session.info.get(PREVIEW):
         return
-    if invoice.grace_period_ends_at is not None and invoice.grace_period_ends_at > at:
-        recompute(session, invoice, finalize=False)
+    draft = invoice.grace_period_ends_at is not None and invoice.grace_period_ends_at > at
+    if members is None:
+        recompute(session, invoice, finalize=not draft)
+    else:
+        price(session, invoice, members, list(fees or ()), finalize=not draft)
+    if draft:
         _announce(session, invoice, "invoice.drafted")
     else:
-        _finalize(session, invoice, at)
+        close(session, invoice, at)
+        _announce(session, invoice, "invoice.created")
 
 
 # What a refresh prices again: usage and what depends on it.
@@ -94,15 +111,28 @@ def recompute(session: Session, invoice: Invoice, *, finalize: bool) -> None:
             session.delete(fee)
     kept = [fee for fee in fees if not _recomputed(fee)]
     session.flush()
-    books = {}
+    members = []
     for link in repository.links(session, invoice.id):
         subscription = repository.subscription(session, link.subscription_id)
         assert subscription is not None
-        books[subscription.id] = builder.tax_book(session, subscription, subscription.customer)
+        members.append((subscription, link))
+    price(session, invoice, members, kept, finalize=finalize)
+
+
+def price(session: Session, invoice: Invoice, members: Members, kept: list[Fee], *, finalize: bool,
+          names: dict[str, Tax] | None = None, spent: credits.CreditInputs | None = None,
+          flush: bool = True) -> None:
+    """The usage fees of each member's period, its commitment true-up, then every total of the
+    invoice, ``kept`` being its fees that are not priced again. ``names`` (the organization's
+    taxes) and ``spent`` (what the customer may spend) may come from the caller (a billing chunk
+    reads them once, ``spent`` then taken as is: see :func:`builder.apply_totals`), and a chunk
+    flushes once for all its invoices (``flush=False``)."""
+    books = {}
+    for subscription, link in members:
+        books[subscription.id] = builder.tax_book(session, subscription, subscription.customer, names)
         if _bills_usage(link):
             kept.extend(builder.charge_fee_rows(session, invoice, subscription, link.charges_to_datetime))
         session.add_all(kept)
-        session.flush()
         closes_period = link.invoicing_reason != "subscription_starting" and any(
             fee.fee_type == "subscription" and fee.subscription_id == subscription.id for fee in kept)
         if closes_period:
@@ -111,8 +141,9 @@ def recompute(session: Session, invoice: Invoice, *, finalize: bool) -> None:
                 true_up.position = len(kept) + 1
                 kept.append(true_up)
     session.add_all(kept)
-    builder.apply_totals(invoice, kept, books, finalize=finalize)
-    session.flush()
+    builder.apply_totals(invoice, kept, books, finalize=finalize, spent=spent)
+    if flush:
+        session.flush()
 
 
 def document_prefix(organization: Organization) -> str:
@@ -128,8 +159,28 @@ def _number(session: Session, invoice: Invoice, at: datetime) -> None:
     repository.lock_numbering(session, invoice.organization_id)
     customer_seq, organization_seq = repository.highest_numbers(session, invoice.organization_id,
                                                                  invoice.customer_id)
+    _numbered(invoice, customer_seq + 1, organization_seq + 1, at)
+
+
+def number_all(session: Session, invoices: list[Invoice], at: datetime) -> None:
+    """Number these new invoices of one organization in this order, as :func:`_number` would one
+    after the other, under one lock and with one read of the sequences."""
+    if not invoices:
+        return
+    organization_id = invoices[0].organization_id
+    repository.lock_numbering(session, organization_id)
+    customers, organization_seq = repository.highest_numbers_of(
+        session, organization_id, {invoice.customer_id for invoice in invoices})
+    for invoice in invoices:
+        assert invoice.organization_id == organization_id
+        organization_seq += 1
+        customers[invoice.customer_id] = customers.get(invoice.customer_id, 0) + 1
+        _numbered(invoice, customers[invoice.customer_id], organization_seq, at)
+
+
+def _numbered(invoice: Invoice, customer_seq: int, organization_seq: int, at: datetime) -> None:
     organization = invoice.customer.organization
-    invoice.sequential_id, invoice.organization_sequential_id = customer_seq + 1, organization_seq + 1
+    invoice.sequential_id, invoice.organization_sequential_id = customer_seq, organization_seq
     prefix = document_prefix(organization)
     if organization.document_numbering == "per_organization":
         month = local_date(at, organization.timezone).strftime("%Y%m")
@@ -147,9 +198,21 @@ def _finalize(session: Session, invoice: Invoice, at: datetime) -> None:
 def close(session: Session, invoice: Invoice, at: datetime) -> None:
     """Finalize a priced invoice: its number, status and payment status (nothing to pay is paid)."""
     _number(session, invoice, at)
+    finalized(invoice, at)
+    session.flush()
+
+
+def finalized(invoice: Invoice, at: datetime) -> None:
+    """The status and payment status of a priced and numbered invoice (nothing to pay is paid)."""
     invoice.status, invoice.finalized_at = "finalized", at
     invoice.payment_status = "succeeded" if invoice.total_amount_cents == 0 else "pending"
-    session.flush()
+
+
+def announce_all(session: Session, invoices: list[Invoice], webhook_type: str) -> None:
+    """:func:`announce` for each invoice of one organization, its endpoints read once."""
+    if invoices and _listens(session, invoices[0].organization_id, webhook_type):
+        for invoice in invoices:
+            webhooks.emit(session, invoice.organization_id, webhook_type, "invoice", invoice_json(session, invoice))
 
 
 def announce(session: Session, invoice: Invoice, webhook_type: str) -> None:
@@ -158,9 +221,13 @@ def announce(session: Session, invoice: Invoice, webhook_type: str) -> None:
 
 def _announce(session: Session, invoice: Invoice, webhook_type: str) -> None:
     """The webhook, with the invoice serialized only if an endpoint of the organization takes it."""
-    if any(endpoint.event_types is None or webhook_type in endpoint.event_types
-           for endpoint in webhook_endpoints.endpoints_for(session, invoice.organization_id)):
+    if _listens(session, invoice.organization_id, webhook_type):
         webhooks.emit(session, invoice.organization_id, webhook_type, "invoice", invoice_json(session, invoice))
+
+
+def _listens(session: Session, organization_id: uuid.UUID, webhook_type: str) -> bool:
+    return any(endpoint.event_types is None or webhook_type in endpoint.event_types
+               for endpoint in webhook_endpoints.endpoints_for(session, organization_id))
 
 
 def _draft(session: Session, organization: Organization, lago_id: str) -> Invoice:

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billow.models import UsageAggregate
 from billow.pricing.aggregation import Aggregation, AggregationSpec, Event, end_instant
 from billow.pricing.partials import (
     HOUR,
@@ -82,7 +84,10 @@ def collect(session: Session, organization_id: uuid.UUID, external_subscription_
     result: dict[str, DimsUsage] = defaultdict(DimsUsage)
     for event in edges:
         result[profile.dims(dict(event.properties))].edge_events.append(event)
-    for dims, partials in store.window_partials(session, organization_id, sub, code, first, end).items():
+    partials_by_dims = session.info.get(PREFETCHED, {}).get((organization_id, sub, code, first, end))
+    if partials_by_dims is None:
+        partials_by_dims = store.window_partials(session, organization_id, sub, code, first, end)
+    for dims, partials in partials_by_dims.items():
         result[dims].partials.extend(partials)
     if profile.keeps_values:
         for dims, states in _value_states(session, organization_id, sub, profile, spec, window).items():
@@ -97,6 +102,34 @@ def collect(session: Session, organization_id: uuid.UUID, external_subscription_
             head_total = partial_of(profile.field_name, head_by_dims[dims], first).total
             result[dims].level_before = total - since.get(dims, Decimal(0)) - head_total
     return result
+
+
+# In ``session.info``: window partials read ahead for many subscriptions (:func:`prefetch`).
+PREFETCHED = "billow.usage.prefetched_partials"
+
+
+def prefetch(session: Session, organization_id: uuid.UUID, external_subscription_ids: Collection[str],
+             codes: Collection[str], window: Window) -> None:
+    """Read in one query the stored partials that :func:`collect` reads for each of these
+    subscriptions and metrics over ``window``'s full hours; :func:`collect` then takes them from
+    the session (:func:`forget` drops them). Same rows, same buckets: only the reads are grouped."""
+    first, end = window.first_full_hour, window.end_full_hour
+    known = session.info.setdefault(PREFETCHED, {})
+    found: dict[tuple[str, str], dict[str, list[Partial]]] = {
+        (sub, code): defaultdict(list) for sub in external_subscription_ids for code in codes}
+    stmt = select(UsageAggregate.external_subscription_id, UsageAggregate.code, *store._PARTIAL_COLUMNS).where(
+        UsageAggregate.organization_id == organization_id,
+        UsageAggregate.external_subscription_id.in_(external_subscription_ids), UsageAggregate.code.in_(codes),
+        store._slots(UsageAggregate))
+    for row in session.execute(stmt, store._cover_params(first, end)):
+        found[(row.external_subscription_id, row.code)][row.dims].append(store._partial_of_row(row))
+    for (sub, code), partials in found.items():
+        known[(organization_id, sub, code, first, end)] = partials
+
+
+def forget(session: Session) -> None:
+    """Drop what :func:`prefetch` read (the session goes on to read the database again)."""
+    session.info.pop(PREFETCHED, None)
 
 
 def _value_states(session: Session, organization_id: uuid.UUID, sub: str, profile: Profile,

@@ -107,11 +107,21 @@ class Pricing:
 _PRICING: dict[tuple[str, uuid.UUID, uuid.UUID, int], tuple[int, Pricing]] = {}
 
 
+_IN_SESSION = "billow.usage.pricing"
+
+
 def pricing_for(session: Session, organization_id: uuid.UUID, subscription: Subscription) -> Pricing:
     revision = rebuild.catalog_revision(session, organization_id)
+    # Within a transaction the revision is read once: what it priced with is kept in the session too.
+    in_session: dict[tuple[uuid.UUID, uuid.UUID, int, int], Pricing] = session.info.setdefault(_IN_SESSION, {})
+    if revision is not None:
+        found = in_session.get((organization_id, subscription.plan_id, subscription.plan_version, revision))
+        if found is not None:
+            return found
     key = (str(session.get_bind().engine.url), organization_id, subscription.plan_id, subscription.plan_version)
     known = _PRICING.get(key)
     if known is not None and known[0] == revision:
+        in_session[(organization_id, subscription.plan_id, subscription.plan_version, known[0])] = known[1]
         return known[1]
     plan = subscription.plan
     snapshot = versions.version_snapshot(session, plan, versions.effective_version(session, plan,
@@ -123,6 +133,7 @@ def pricing_for(session: Session, organization_id: uuid.UUID, subscription: Subs
                       _taxes_by_code(session, organization_id, codes), _organization_taxes(session, organization_id))
     if revision is not None:
         _PRICING[key] = (revision, pricing)
+        in_session[(organization_id, subscription.plan_id, subscription.plan_version, revision)] = pricing
     return pricing
 
 
