@@ -170,3 +170,26 @@ def test_official_client(lago: Any, invoice: dict[str, Any]) -> None:
     voided = lago.credit_notes.void(created.lago_id)
     assert (voided.credit_status, voided.balance_amount_cents) == ("voided", 0)
     assert lago.credit_notes.download(created.lago_id) is None
+
+
+def test_metadata_sub_endpoints(api: httpx.Client, invoice: dict[str, Any], server: Any, database: Database,
+                                unchanged: Callable[[], Any]) -> None:
+    """Replace, merge, clear and remove one key; bad bodies and other organizations change nothing."""
+    note = ok(_post(api, invoice, 1000, credit_amount_cents=1200, metadata={"a": "1"}))["credit_note"]
+    path = f"credit_notes/{note['lago_id']}/metadata"
+    assert ok(api.post(path, json={"metadata": {"b": "2", "c": None}})) == {"metadata": {"b": "2", "c": None}}
+    assert ok(api.patch(path, json={"metadata": {"c": "3", "d": "4"}})) == {"metadata": {"b": "2", "c": "3", "d": "4"}}
+    assert ok(api.delete(f"{path}/c")) == {"metadata": {"b": "2", "d": "4"}}
+    assert ok(api.delete(f"{path}/unknown")) == {"metadata": {"b": "2", "d": "4"}}
+    assert ok(api.get(f"credit_notes/{note['lago_id']}"))["credit_note"]["metadata"] == {"b": "2", "d": "4"}
+    other_key = make_org(database, "Other").api_key
+    with unchanged():
+        assert api.post(path, json={"meta": {}}).status_code == 400
+        assert _refused(api.patch(path, json={"metadata": {"a": 1}}))["error_details"] == {
+            "metadata": ["value_is_invalid"]}
+        assert _refused(api.post("credit_notes/00000000-0000-0000-0000-000000000000/metadata",
+                                 json={"metadata": {}}), 404)["code"] == "credit_note_not_found"
+        with client_for(server, other_key) as other:
+            assert other.delete(path).status_code == 404
+    assert ok(api.delete(path)) == {"metadata": {}}
+    assert ok(api.get(f"credit_notes/{note['lago_id']}"))["credit_note"]["metadata"] == {}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
+from billow.core import metadata
 from billow.core.db import DbSession
 from billow.core.pagination import Paging, page_response
 from billow.core.wire import RootBody, validate
@@ -18,7 +19,7 @@ from billow.credit_notes.schemas import (
     credit_note_json,
 )
 from billow.customers import repository as customers
-from billow.organizations.auth import CurrentOrg
+from billow.organizations.auth import CurrentOrg, current_organization
 
 router = APIRouter(tags=["credit_notes"])
 
@@ -64,6 +65,10 @@ def get_credit_note(lago_id: str, org: CurrentOrg, session: DbSession) -> dict[s
 def update_credit_note(lago_id: str, org: CurrentOrg, session: DbSession,
                        data: CreditNoteUpdate = RootBody("credit_note", CreditNoteUpdate)) -> dict[str, Any]:
     return {"credit_note": credit_note_json(session, service.update(session, org, lago_id, data))}
+
+
+metadata.add_routes(router, "/credit_notes/{lago_id}", "lago_id", Depends(current_organization),
+                    service.update_metadata)
 
 
 @router.put("/credit_notes/{lago_id}/void")

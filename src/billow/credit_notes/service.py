@@ -217,6 +217,14 @@ def update(session: Session, organization: Organization, lago_id: str, data: Cre
     return note
 
 
+def update_metadata(session: Session, organization: Organization, lago_id: str, change: Any) -> dict[str, Any]:
+    """The metadata sub-endpoints (:func:`billow.core.metadata.add_routes`)."""
+    note = repository.get(session, organization.id, lago_id, for_update=True)
+    note.credit_note_metadata = change(note.credit_note_metadata)
+    session.flush()
+    return note.credit_note_metadata
+
+
 def void(session: Session, organization: Organization, lago_id: str) -> CreditNote:
     """What is left of the credit can no longer be consumed (405 ``no_voidable_amount`` if none)."""
     note = repository.get(session, organization.id, lago_id, for_update=True)

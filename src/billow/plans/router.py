@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from billow.core import metadata
 from billow.core.db import DbSession
-from billow.core.errors import MissingRoot, NotFound, ValidationFailed
+from billow.core.errors import NotFound
 from billow.core.pagination import Paging, page_response
 from billow.core.wire import JsonBody, RootBody, validate
-from billow.organizations.auth import CurrentOrg
+from billow.organizations.auth import CurrentOrg, current_organization
 from billow.plans import repository, service
 from billow.plans.schemas import (
     CascadeIn,
@@ -20,7 +21,6 @@ from billow.plans.schemas import (
     PlanUpdate,
     charge_json,
     filter_json,
-    is_flat_metadata,
     plan_json,
     version_json,
 )
@@ -60,34 +60,7 @@ def delete_plan(code: str, org: CurrentOrg, session: DbSession) -> dict[str, Any
 
 # ---- metadata ------------------------------------------------------------------------------------
 
-
-def _metadata_body(payload: Any) -> dict[str, Any]:
-    """Top-level ``{"metadata": {...}}`` (an empty map is allowed)."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("metadata"), dict):
-        raise MissingRoot("metadata")
-    if not is_flat_metadata(payload["metadata"]):
-        raise ValidationFailed.field("metadata", "value_is_invalid")
-    return payload["metadata"]  # type: ignore[no-any-return]
-
-
-@router.post("/{code}/metadata")
-def replace_metadata(code: str, org: CurrentOrg, session: DbSession, payload: Any = JsonBody()) -> dict[str, Any]:
-    return {"metadata": service.replace_metadata(session, org, code, _metadata_body(payload)).metadata_}
-
-
-@router.patch("/{code}/metadata")
-def merge_metadata(code: str, org: CurrentOrg, session: DbSession, payload: Any = JsonBody()) -> dict[str, Any]:
-    return {"metadata": service.merge_metadata(session, org, code, _metadata_body(payload)).metadata_}
-
-
-@router.delete("/{code}/metadata")
-def delete_all_metadata(code: str, org: CurrentOrg, session: DbSession) -> dict[str, Any]:
-    return {"metadata": service.delete_metadata(session, org, code).metadata_}
-
-
-@router.delete("/{code}/metadata/{key}")
-def delete_metadata_key(code: str, key: str, org: CurrentOrg, session: DbSession) -> dict[str, Any]:
-    return {"metadata": service.delete_metadata(session, org, code, key).metadata_}
+metadata.add_routes(router, "/{code}", "code", Depends(current_organization), service.update_metadata)
 
 
 # ---- versions ------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_serializer, field_validator, model_validator
 
+from billow.core import metadata
 from billow.core.wire import CurrencyCode, UtcDateTime, WireIn, WireOut, lago_error
 from billow.taxes.schemas import TaxOut
 
@@ -15,11 +16,7 @@ Interval = Literal["weekly", "monthly", "quarterly", "semiannual", "yearly"]
 ChargeModel = Literal["standard", "package", "graduated", "volume", "percentage", "graduated_percentage", "dynamic"]
 
 
-def is_flat_metadata(value: Any) -> bool:
-    """A flat map of non-empty keys to strings or nulls."""
-    return isinstance(value, dict) and all(
-        isinstance(key, str) and key and (item is None or isinstance(item, str)) for key, item in value.items()
-    )
+is_flat_metadata = metadata.is_flat
 
 
 # ---- requests -------------------------------------------------------------------------------

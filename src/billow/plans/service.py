@@ -171,26 +171,12 @@ def delete(session: Session, organization: Organization, code: str) -> Plan:
 # ---- metadata ----------------------------------------------------------------------------------------
 
 
-def replace_metadata(session: Session, organization: Organization, code: str, metadata: dict[str, Any]) -> Plan:
+def update_metadata(session: Session, organization: Organization, code: str, change: Any) -> dict[str, Any]:
+    """The metadata sub-endpoints (:func:`billow.core.metadata.add_routes`)."""
     plan = repository.get_plan(session, organization.id, code, for_update=True)
-    plan.metadata_ = dict(metadata)
+    plan.metadata_ = change(plan.metadata_)
     session.flush()
-    return plan
-
-
-def merge_metadata(session: Session, organization: Organization, code: str, metadata: dict[str, Any]) -> Plan:
-    plan = repository.get_plan(session, organization.id, code, for_update=True)
-    plan.metadata_ = {**plan.metadata_, **metadata}
-    session.flush()
-    return plan
-
-
-def delete_metadata(session: Session, organization: Organization, code: str, key: str | None = None) -> Plan:
-    """Remove one key (unknown keys are ignored), or every key when ``key`` is None."""
-    plan = repository.get_plan(session, organization.id, code, for_update=True)
-    plan.metadata_ = {} if key is None else {k: v for k, v in plan.metadata_.items() if k != key}
-    session.flush()
-    return plan
+    return plan.metadata_  # type: ignore[no-any-return]
 
 
 # ---- charge and charge filter sub-resources ----------------------------------------------------------
