@@ -254,7 +254,7 @@ def with_aggregates_sqlite(url: str, organization_id: str, events: list[dict[str
     raw = engine.raw_connection()
     connection = raw.driver_connection
     sql = f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-    upsert = store._sql("sqlite", "partials")
+    upsert = store.upsert_sql("sqlite", "partials")
     began = time.perf_counter()
     connection.execute("BEGIN IMMEDIATE")
     connection.executemany(sql, rows)
@@ -274,7 +274,7 @@ def with_aggregates_postgres(url: str, organization_id: str, events: list[dict[s
     rows = native_rows(engine.dialect, organization_id, events)
     engine.dispose()
     pending = [store.json_rows(part.partials) for part in aggregate_rows("postgresql", organization_id, events)]
-    upsert = store._sql("postgresql", "partials")
+    upsert = store.upsert_sql("postgresql", "partials")
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as connection:
         began = time.perf_counter()
         with connection.transaction(), connection.cursor() as cursor:

@@ -16,10 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billow.models import UsageAggregate
 from billow.pricing.aggregation import Aggregation, AggregationSpec, Event, end_instant
 from billow.pricing.partials import (
     HOUR,
@@ -115,14 +113,7 @@ def prefetch(session: Session, organization_id: uuid.UUID, external_subscription
     the session (:func:`forget` drops them). Same rows, same buckets: only the reads are grouped."""
     first, end = window.first_full_hour, window.end_full_hour
     known = session.info.setdefault(PREFETCHED, {})
-    found: dict[tuple[str, str], dict[str, list[Partial]]] = {
-        (sub, code): defaultdict(list) for sub in external_subscription_ids for code in codes}
-    stmt = select(UsageAggregate.external_subscription_id, UsageAggregate.code, *store._PARTIAL_COLUMNS).where(
-        UsageAggregate.organization_id == organization_id,
-        UsageAggregate.external_subscription_id.in_(external_subscription_ids), UsageAggregate.code.in_(codes),
-        store._slots(UsageAggregate))
-    for row in session.execute(stmt, store._cover_params(first, end)):
-        found[(row.external_subscription_id, row.code)][row.dims].append(store._partial_of_row(row))
+    found = store.window_partials_of_many(session, organization_id, external_subscription_ids, codes, first, end)
     for (sub, code), partials in found.items():
         known[(organization_id, sub, code, first, end)] = partials
 

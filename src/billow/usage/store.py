@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -126,7 +126,8 @@ def _aggregate_updates(dialect: str) -> str:
 _SQL: dict[tuple[str, str], str] = {}
 
 
-def _sql(dialect: str, name: str) -> str:
+def upsert_sql(dialect: str, name: str) -> str:
+    """The upsert of ``name`` (``partials`` or ``states``) for ``dialect``, built once."""
     key = (dialect, name)
     if key not in _SQL:
         if name == "partials":
@@ -278,9 +279,9 @@ def write(session: Session, rows: Pending | None, seq_offset: int = 0) -> None:
     """Add ``rows`` into the stored aggregates, their seqs moved by ``seq_offset``."""
     if rows is None:
         return
-    _execute(session, _sql(rows.dialect, "partials"), _offset(rows.partials, _PARTIAL_SEQ, seq_offset))
+    _execute(session, upsert_sql(rows.dialect, "partials"), _offset(rows.partials, _PARTIAL_SEQ, seq_offset))
     if rows.states:
-        _execute(session, _sql(rows.dialect, "states"), _offset(rows.states, _STATE_SEQ, seq_offset))
+        _execute(session, upsert_sql(rows.dialect, "states"), _offset(rows.states, _STATE_SEQ, seq_offset))
 
 
 def add(session: Session, organization_id: uuid.UUID, profiles: dict[str, Profile], stored: Iterable[Stored]) -> None:
@@ -345,6 +346,22 @@ def window_partials(session: Session, organization_id: uuid.UUID, external_subsc
     result: dict[str, list[Partial]] = defaultdict(list)
     for row in session.execute(_PARTIALS, params):
         result[row.dims].append(_partial_of_row(row))
+    return result
+
+
+def window_partials_of_many(session: Session, organization_id: uuid.UUID, external_subscription_ids: Collection[str],
+                            codes: Collection[str], first_hour: datetime,
+                            end_hour: datetime) -> dict[tuple[str, str], dict[str, list[Partial]]]:
+    """:func:`window_partials` of every (subscription, code) of these, in one query (every pair is
+    in the answer, with nothing stored or not)."""
+    result: dict[tuple[str, str], dict[str, list[Partial]]] = {
+        (sub, code): defaultdict(list) for sub in external_subscription_ids for code in codes}
+    stmt = select(UsageAggregate.external_subscription_id, UsageAggregate.code, *_PARTIAL_COLUMNS).where(
+        UsageAggregate.organization_id == organization_id,
+        UsageAggregate.external_subscription_id.in_(external_subscription_ids), UsageAggregate.code.in_(codes),
+        _slots(UsageAggregate))
+    for row in session.execute(stmt, _cover_params(first_hour, end_hour)):
+        result[(row.external_subscription_id, row.code)][row.dims].append(_partial_of_row(row))
     return result
 
 
