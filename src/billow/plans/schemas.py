@@ -16,9 +16,6 @@ Interval = Literal["weekly", "monthly", "quarterly", "semiannual", "yearly"]
 ChargeModel = Literal["standard", "package", "graduated", "volume", "percentage", "graduated_percentage", "dynamic"]
 
 
-is_flat_metadata = metadata.is_flat
-
-
 # ---- requests -------------------------------------------------------------------------------
 
 
@@ -96,7 +93,7 @@ class _PlanFields(WireIn):
     @field_validator("metadata", mode="before")
     @classmethod
     def _metadata(cls, value: Any) -> Any:
-        if value is not None and not is_flat_metadata(value):
+        if value is not None and not metadata.is_flat(value):
             raise lago_error("value_is_invalid")
         return value
 
