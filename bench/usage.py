@@ -15,8 +15,9 @@ in-process through the same code path as the API — ``billow.events.schemas.par
 growing the history to each of ``--sizes``. At each size the server is started on that database
 and ``--requests`` sequential GET /api/v1/customers/{id}/current_usage are timed (after a few
 warm-up requests); every answer is checked against the events loaded (units per charge, the
-large-model filter, events counts). Prints the load rate, p50/p99 per size and the p99 ratio of
-the largest size to the smallest. Not a test: nothing here asserts on time.
+large-model filter, events counts). Prints per size the load rate, p50/p99 and the server's CPU
+per request (which the machine's other load moves less than latency), then the p99 ratio of the
+largest size to the smallest. Not a test: nothing here asserts on time.
 
     .venv/bin/python bench/usage.py --sizes 10000,1000000,10000000
 """
@@ -158,13 +159,16 @@ class Loader:
         self.database.dispose()
 
 
-def measure(url: str, expected: Expected, third: str, requests: int, warmup: int) -> tuple[float, float, list[str]]:
+def measure(url: str, expected: Expected, third: str, requests: int,
+            warmup: int) -> tuple[float, float, float, list[str]]:
+    """p50 and p99 latency (ms), the server's CPU per request (ms), and what was wrong in the answer."""
     latencies: list[float] = []
     problems: list[str] = []
     with common.Server(url, workers=1) as server, server.client() as api:
         params = {"external_subscription_id": SUBSCRIPTION}
         for _ in range(warmup):
             api.get(f"customers/{CUSTOMER}/current_usage", params=params)
+        cpu_before = server.cpu_seconds()
         for _ in range(requests):  # bounded, sequential
             began = time.perf_counter()
             response = api.get(f"customers/{CUSTOMER}/current_usage", params=params)
@@ -174,7 +178,8 @@ def measure(url: str, expected: Expected, third: str, requests: int, warmup: int
                 break
         else:
             problems.extend(expected.check(response.json(), third))
-    return common.percentile(latencies, 50) * 1000, common.percentile(latencies, 99) * 1000, problems
+        cpu = (server.cpu_seconds() - cpu_before) / max(len(latencies), 1) * 1000
+    return common.percentile(latencies, 50) * 1000, common.percentile(latencies, 99) * 1000, cpu, problems
 
 
 def run(url: str, args: argparse.Namespace) -> bool:
@@ -192,12 +197,13 @@ def run(url: str, args: argparse.Namespace) -> bool:
     try:
         for size in args.sizes:
             rate = loader.grow_to(size, start, stop)
-            p50, p99, problems = measure(url, loader.expected, args.third, args.requests, args.warmup)
+            p50, p99, cpu, problems = measure(url, loader.expected, args.third, args.requests, args.warmup)
             ok = ok and not problems
             results.append((size, p99))
             check = "OK" if not problems else "WRONG: " + "; ".join(problems)
             print(f"  {size:>11,} events   loaded at {rate:>8,.0f} events/s   current_usage "
-                  f"p50 {p50:7.2f} ms   p99 {p99:7.2f} ms   ({args.requests} requests)   answer {check}", flush=True)
+                  f"p50 {p50:7.2f} ms   p99 {p99:7.2f} ms   server CPU {cpu:5.2f} ms/request   ({args.requests} requests)   "
+                  f"answer {check}", flush=True)
     finally:
         loader.close()
     if len(results) > 1:

@@ -94,8 +94,3 @@ def terminate_applied_coupon(
     applied = applied_service.terminate(session, org, external_customer_id, applied_coupon_id)
     return envelope("applied_coupon", AppliedCouponOut, applied)
 
-
-# One router for the domain: coupons and their applications.
-router = APIRouter()
-router.include_router(coupons_router)
-router.include_router(applied_router)

@@ -113,5 +113,6 @@ def stale(session: Session, organization_id: uuid.UUID, profiles: dict[str, Prof
     """The profiles whose stored fingerprint differs from the current one."""
     if not profiles:
         return []
-    stored = dict(session.execute(_FINGERPRINTS, {"organization_id": organization_id, "codes": list(profiles)}).all())
+    stored = dict(session.connection().execute(
+        _FINGERPRINTS, {"organization_id": organization_id, "codes": list(profiles)}).all())
     return [p for code, p in profiles.items() if stored.get(code) != p.fingerprint]

@@ -10,10 +10,11 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session, joinedload, lazyload
+from sqlalchemy.orm import Session, joinedload, lazyload, object_session
 
 from billow.core.errors import NotAllowed, NotFound, ValidationFailed
 from billow.models import BillableMetric, Customer, Subscription, Tax
+from billow.models.customer import customer_taxes
 from billow.plans import versions
 from billow.pricing.taxes import (
     FeeKind,
@@ -23,7 +24,7 @@ from billow.pricing.taxes import (
     taxes_for_fee,
 )
 from billow.subscriptions import periods
-from billow.usage import charges, profiles, rebuild
+from billow.usage import charges, profiles, reader, rebuild
 from billow.usage.profiles import Profile
 from billow.usage.reader import MICROSECOND, Window
 
@@ -42,6 +43,20 @@ class Usage:
 
 def _rates(taxes: list[Tax]) -> tuple[TaxRate, ...]:
     return tuple(TaxRate(tax.code, Decimal(str(tax.rate))) for tax in taxes)
+
+
+# A customer's tax rates, read without loading its taxes (usage reads load the customer bare).
+_CUSTOMER_TAXES = (select(Tax.code, Tax.rate).join(customer_taxes, customer_taxes.c.tax_id == Tax.id)
+                   .where(customer_taxes.c.customer_id == bindparam("customer_id")).order_by(Tax.code))
+
+
+def _customer_rates(customer: Customer) -> tuple[TaxRate, ...]:
+    """The customer's taxes as rates: the loaded ones, else read through the session's connection."""
+    session = object_session(customer)
+    if "taxes" in customer.__dict__ or session is None:
+        return _rates(list(customer.taxes))
+    rows = session.connection().execute(_CUSTOMER_TAXES, {"customer_id": customer.id})
+    return tuple(TaxRate(code, Decimal(str(rate))) for code, rate in rows)
 
 
 def _organization_taxes(session: Session, organization_id: uuid.UUID) -> tuple[TaxRate, ...]:
@@ -144,13 +159,23 @@ def current_usage(session: Session, organization_id: uuid.UUID, customer: Custom
     window, billing = window_for(subscription, customer, at)
     currency = snapshot.amount_currency
     usages = []
-    for charge in snapshot.charges:
-        metric = pricing.metrics[charge.billable_metric_id]
-        profile = pricing.profiles.get(metric.code)
-        if profile is None:  # the metric was deleted after this plan version was written
-            continue
-        usages.append(charges.charge_usage(session, organization_id, subscription.external_id, charge, metric,
-                                           profile, window, currency))
+    # The stored partials of every charge's metric in one read, unless a caller read them ahead.
+    prefetching = len(snapshot.charges) > 1 and reader.PREFETCHED not in session.info
+    if prefetching:
+        codes = {pricing.metrics[charge.billable_metric_id].code for charge in snapshot.charges}
+        reader.prefetch(session, organization_id, [subscription.external_id], sorted(codes & set(pricing.profiles)),
+                        window)
+    try:
+        for charge in snapshot.charges:
+            metric = pricing.metrics[charge.billable_metric_id]
+            profile = pricing.profiles.get(metric.code)
+            if profile is None:  # the metric was deleted after this plan version was written
+                continue
+            usages.append(charges.charge_usage(session, organization_id, subscription.external_id, charge, metric,
+                                               profile, window, currency))
+    finally:
+        if prefetching:
+            reader.forget(session)
     amount = sum(usage.amount_cents for usage in usages)
     taxes = 0
     if apply_taxes:
@@ -165,7 +190,7 @@ def charge_fee_taxes(pricing: Pricing, customer: Customer) -> Callable[[versions
     """The taxes of a charge's fees: charge, else plan, else customer, else organization taxes."""
     by_code = pricing.taxes_by_code
     plan_rates = tuple(by_code[c] for c in pricing.snapshot.tax_codes if c in by_code)
-    customer_rates = _rates(list(customer.taxes))
+    customer_rates = _customer_rates(customer)
 
     def rates(charge: versions.ChargePrice) -> tuple[TaxRate, ...]:
         return taxes_for_fee(FeeKind.CHARGE, charge=tuple(by_code[c] for c in charge.tax_codes if c in by_code),

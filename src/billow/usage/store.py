@@ -344,7 +344,7 @@ def window_partials(session: Session, organization_id: uuid.UUID, external_subsc
     params = {"organization_id": organization_id, "external_subscription_id": external_subscription_id,
               "code": code, **_cover_params(first_hour, end_hour)}
     result: dict[str, list[Partial]] = defaultdict(list)
-    for row in session.execute(_PARTIALS, params):
+    for row in session.connection().execute(_PARTIALS, params):  # Core rows: no ORM layer on the read path
         result[row.dims].append(_partial_of_row(row))
     return result
 
@@ -356,13 +356,17 @@ def window_partials_of_many(session: Session, organization_id: uuid.UUID, extern
     in the answer, with nothing stored or not)."""
     result: dict[tuple[str, str], dict[str, list[Partial]]] = {
         (sub, code): defaultdict(list) for sub in external_subscription_ids for code in codes}
-    stmt = select(UsageAggregate.external_subscription_id, UsageAggregate.code, *_PARTIAL_COLUMNS).where(
-        UsageAggregate.organization_id == organization_id,
-        UsageAggregate.external_subscription_id.in_(external_subscription_ids), UsageAggregate.code.in_(codes),
-        _slots(UsageAggregate))
-    for row in session.execute(stmt, _cover_params(first_hour, end_hour)):
+    params = {"organization_id": organization_id, "external_subscription_ids": list(external_subscription_ids),
+              "codes": list(codes), **_cover_params(first_hour, end_hour)}
+    for row in session.connection().execute(_PARTIALS_OF_MANY, params):
         result[(row.external_subscription_id, row.code)][row.dims].append(_partial_of_row(row))
     return result
+
+
+_PARTIALS_OF_MANY = select(UsageAggregate.external_subscription_id, UsageAggregate.code, *_PARTIAL_COLUMNS).where(
+    UsageAggregate.organization_id == bindparam("organization_id"),
+    UsageAggregate.external_subscription_id.in_(bindparam("external_subscription_ids", expanding=True)),
+    UsageAggregate.code.in_(bindparam("codes", expanding=True)), _slots(UsageAggregate))
 
 
 def all_time_totals(session: Session, organization_id: uuid.UUID, external_subscription_id: str,
@@ -420,13 +424,18 @@ def raw_events(session: Session, organization_id: uuid.UUID, external_subscripti
     """Raw events with ``start <= timestamp < stop`` (``start`` ``None``: from the beginning)."""
     if start is not None and start >= stop:  # a window's edge that is a whole hour: nothing to read
         return []
-    conditions = [*_scope(EventRow, organization_id, external_subscription_id, code), EventRow.timestamp < stop]
-    if start is not None:
-        conditions.append(EventRow.timestamp >= start)
-    rows = session.execute(
-        select(EventRow.id, EventRow.transaction_id, EventRow.timestamp, EventRow.properties).where(*conditions)
-    )
-    return [as_event(row) for row in rows]
+    params = {"organization_id": organization_id, "external_subscription_id": external_subscription_id,
+              "code": code, "stop": stop}
+    if start is None:
+        return [as_event(row) for row in session.connection().execute(_RAW_EVENTS_BEFORE, params)]
+    return [as_event(row) for row in session.connection().execute(_RAW_EVENTS, {**params, "start": start})]
+
+
+_RAW_EVENTS_BEFORE = select(EventRow.id, EventRow.transaction_id, EventRow.timestamp, EventRow.properties).where(
+    EventRow.organization_id == bindparam("organization_id"),
+    EventRow.external_subscription_id == bindparam("external_subscription_id"),
+    EventRow.code == bindparam("code"), EventRow.timestamp < bindparam("stop"))
+_RAW_EVENTS = _RAW_EVENTS_BEFORE.where(EventRow.timestamp >= bindparam("start"))
 
 
 def event_amounts(session: Session, ids: list[int]) -> dict[int, Decimal | None]:
