@@ -42,7 +42,8 @@ def _read(request: Request, org_id: uuid.UUID, external_customer_id: str, comput
             pricing = service.pricing_for(session, org_id, subscription)
             if rebuilt or not profiles.stale(session, org_id, pricing.profiles):
                 return compute(session, org_id, customer, subscription, at)
-        database.group_commit.run(lambda session: rebuild.refresh(session, org_id, set(pricing.profiles)))
+        codes = set(pricing.profiles)
+        database.group_commit.run(lambda session, codes=codes: rebuild.refresh(session, org_id, codes))
     raise AssertionError("unreachable")
 
 
