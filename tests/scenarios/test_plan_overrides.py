@@ -9,7 +9,19 @@ import httpx
 
 from billow.core.db import Database
 from tests.conftest import Org
-from tests.scenarios.conftest import Clock, bill, customer, fee_amounts, invoices, metric, ok, plan, send, subscribe, utc
+from tests.scenarios.conftest import (
+    Clock,
+    bill,
+    customer,
+    fee_amounts,
+    invoices,
+    metric,
+    ok,
+    plan,
+    send,
+    subscribe,
+    utc,
+)
 
 
 def by_subscription(found: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:

@@ -9,12 +9,22 @@ import pytest
 from lago_python_client.models import Subscription
 from lago_python_client.models.charge import ChargeOverrides, ChargesOverrides
 from lago_python_client.models.plan import PlanOverrides
-from lago_python_client.models.usage_threshold import UsageThresholdOverrides, UsageThresholdsOverrides
+from lago_python_client.models.usage_threshold import (
+    UsageThresholdOverrides,
+    UsageThresholdsOverrides,
+)
 
 from billow.core.db import Database
 from tests.conftest import Org
 from tests.plans.conftest import insert_metric
-from tests.subscriptions.conftest import Clock, create_plan, error_details, not_found, subscribe, subscribed
+from tests.subscriptions.conftest import (
+    Clock,
+    create_plan,
+    error_details,
+    not_found,
+    subscribe,
+    subscribed,
+)
 
 
 def put(api: httpx.Client, external_id: str, **fields: Any) -> httpx.Response:
