@@ -164,12 +164,54 @@ def test_put_creates_the_copy_then_edits_it(api: httpx.Client, at: Clock, parent
 def test_editing_the_parent_leaves_the_copy_alone(api: httpx.Client, at: Clock, parent: dict[str, Any]) -> None:
     calls = charge_of(parent, "calls")
     subscribed(api, "sub-1", "pro", plan_overrides={"amount_cents": 800})
-    response = api.put("plans/pro", json={"plan": {"amount_cents": 5000, "cascade_updates": True, "charges": [
-        {"id": calls["lago_id"], "properties": {"amount": "9"}}]}})
+    response = api.put("plans/pro", json={"plan": {"amount_cents": 5000, "charges": [
+        {"id": calls["lago_id"], "properties": {"amount": "9"}}, {"id": charge_of(parent, "storage")["lago_id"]}]}})
     assert response.status_code == 200, response.text
     body = fetched(api, "sub-1")
     assert (body["plan_amount_cents"], body["plan"]["version"]) == (800, 1)
     assert charge_of(body["plan"], "calls")["properties"] == {"amount": "0.10"}
+    # The parent's own subscriptions keep their version too (no cascade): a new one gets the edit.
+    assert subscribed(api, "sub-2", "pro", customer="other")["plan_amount_cents"] == 5000
+
+
+def test_a_cascaded_parent_edit_reaches_what_the_copy_did_not_override(
+    api: httpx.Client, at: Clock, database: Database, org: Org, parent: dict[str, Any]
+) -> None:
+    calls, storage = charge_of(parent, "calls"), charge_of(parent, "storage")
+    subscribed(api, "sub-1", "pro", plan_overrides={
+        "amount_cents": 800, "charges": [{"id": calls["lago_id"], "properties": {"amount": "0.05"}}]})
+    # Without cascade_updates the copy keeps everything.
+    quiet = api.put("plans/pro", json={"plan": {"trial_period": 1, "charges": [
+        {"id": calls["lago_id"]}, {"id": storage["lago_id"], "min_amount_cents": 100}]}})
+    assert quiet.status_code == 200, quiet.text
+    plan = fetched(api, "sub-1")["plan"]
+    assert (plan["trial_period"], charge_of(plan, "storage")["min_amount_cents"], plan["version"]) == (None, 0, 1)
+
+    events = insert_metric(database, org, "events", "count_agg")
+    response = api.put("plans/pro", json={"plan": {"amount_cents": 5000, "trial_period": 2, "cascade_updates": True,
+                                                   "charges": [
+        {"id": calls["lago_id"], "properties": {"amount": "9"}},
+        {"id": storage["lago_id"], "properties": {"amount": "3"},
+         "filters": [{"values": {"region": ["us"]}, "properties": {"amount": "4"}}]},
+        {"billable_metric_id": events["lago_id"], "charge_model": "standard", "properties": {"amount": "0.5"}},
+    ]}})
+    assert response.status_code == 200, response.text
+    plan = fetched(api, "sub-1")["plan"]
+    # Overridden: the amount and the calls price stay. Not overridden: storage, the new charge. The
+    # trial changed before without cascade (1 day): the copy no longer had the parent's, it keeps none.
+    assert (plan["amount_cents"], plan["trial_period"], plan["version"]) == (800, None, 2)
+    assert charge_of(plan, "calls")["properties"] == {"amount": "0.05"}
+    copied = charge_of(plan, "storage")
+    assert (copied["properties"], [(f["values"], f["properties"]) for f in copied["filters"]]) == (
+        {"amount": "3"}, [({"region": ["us"]}, {"amount": "4"})])
+    # min_amount_cents of storage (changed without cascade) was not what the copy had: it stays 0.
+    assert copied["min_amount_cents"] == 0
+    assert charge_of(plan, "events")["properties"] == {"amount": "0.5"}
+
+    # A charge removed from the parent with cascade leaves the copy too.
+    response = api.put("plans/pro", json={"plan": {"cascade_updates": True, "charges": [{"id": calls["lago_id"]}]}})
+    assert response.status_code == 200, response.text
+    assert [c["billable_metric_code"] for c in fetched(api, "sub-1")["plan"]["charges"]] == ["calls"]
 
 
 def test_deleting_the_parent_deletes_its_copies(api: httpx.Client, at: Clock, parent: dict[str, Any]) -> None:

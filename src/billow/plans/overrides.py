@@ -25,10 +25,6 @@ _COPIED = (
     "name", "code", "description", "invoice_display_name", "interval", "amount_cents", "amount_currency",
     "pay_in_advance", "trial_period", "bill_charges_monthly", "bill_fixed_charges_monthly",
 )
-_CHARGE_COPIED = (
-    "billable_metric_id", "code", "invoice_display_name", "charge_model", "properties", "pay_in_advance",
-    "invoiceable", "regroup_paid_fees", "prorated", "min_amount_cents",
-)
 
 
 def create(session: Session, parent: Plan, data: PlanOverrides) -> Plan:
@@ -43,7 +39,7 @@ def create(session: Session, parent: Plan, data: PlanOverrides) -> Plan:
     session.add(child)
     session.flush()
     for charge in parent.charges:
-        _copy_charge(session, child, charge)
+        charges.copy_charge(session, child, charge)
     _copy_commitment(session, child, parent.minimum_commitment)
     session.add_all(
         UsageThreshold(organization_id=child.organization_id, plan_id=child.id, amount_cents=threshold.amount_cents,
@@ -91,22 +87,6 @@ def _overridden(child: Plan, charge_id: str | None) -> Charge:
         if charge_id in (str(charge.parent_id), str(charge.id)):
             return charge
     raise NotFound("charge")
-
-
-def _copy_charge(session: Session, child: Plan, charge: Charge) -> None:
-    copy = Charge(
-        organization_id=child.organization_id,
-        plan_id=child.id,
-        parent_id=charge.id,
-        taxes=list(charge.taxes),
-        **{column: getattr(charge, column) for column in _CHARGE_COPIED},
-    )
-    session.add(copy)
-    session.flush()
-    session.add_all(
-        charges.new_filter(copy, charges.FilterSpec(f.invoice_display_name, f.values, f.properties))
-        for f in charge.filters
-    )
 
 
 def _copy_commitment(session: Session, child: Plan, commitment: MinimumCommitment | None) -> None:

@@ -18,6 +18,7 @@ from billow.models import (
     UsageThreshold,
 )
 from billow.plans import charges, repository, versions
+from billow.plans.cascade import record_version
 from billow.plans.schemas import (
     ChargeIn,
     CommitmentIn,
@@ -164,7 +165,7 @@ def update(session: Session, organization: Organization, code: str, data: PlanUp
         charges.sync_charges(session, plan, data.charges)
     if data.minimum_commitment is not None:
         set_commitment(session, plan, data.minimum_commitment)
-    versions.record(session, plan, cascade=bool(data.cascade_updates))
+    record_version(session, plan, cascade=bool(data.cascade_updates))
     return plan
 
 
@@ -201,7 +202,7 @@ def _codes(plan: Plan, *, but: Charge | None = None) -> set[str]:
 def create_charge(session: Session, organization: Organization, plan_code: str, data: ChargeIn) -> Charge:
     plan = repository.get_plan(session, organization.id, plan_code, for_update=True)
     charge = charges.create_charge(session, plan, data, _codes(plan))
-    versions.record(session, plan, cascade=bool(data.cascade_updates))
+    record_version(session, plan, cascade=bool(data.cascade_updates))
     return charge
 
 
@@ -209,21 +210,21 @@ def update_charge(session: Session, organization: Organization, plan_code: str, 
     plan = repository.get_plan(session, organization.id, plan_code, for_update=True)
     charge = repository.get_charge(session, plan, code)
     charges.update_charge(session, charge, data, _codes(plan, but=charge))
-    versions.record(session, plan, cascade=bool(data.cascade_updates))
+    record_version(session, plan, cascade=bool(data.cascade_updates))
     return charge
 
 
 def delete_charge(session: Session, organization: Organization, plan_code: str, code: str, cascade: bool) -> Charge:
     plan = repository.get_plan(session, organization.id, plan_code, for_update=True)
     charge = charges.delete_charge(repository.get_charge(session, plan, code))
-    versions.record(session, plan, cascade=cascade)
+    record_version(session, plan, cascade=cascade)
     return charge
 
 
 def create_filter(session: Session, organization: Organization, plan_code: str, code: str, data: FilterIn) -> ChargeFilter:
     plan = repository.get_plan(session, organization.id, plan_code, for_update=True)
     charge_filter = charges.create_filter(session, repository.get_charge(session, plan, code), data)
-    versions.record(session, plan, cascade=bool(data.cascade_updates))
+    record_version(session, plan, cascade=bool(data.cascade_updates))
     return charge_filter
 
 
@@ -233,7 +234,7 @@ def update_filter(
     plan = repository.get_plan(session, organization.id, plan_code, for_update=True)
     charge = repository.get_charge(session, plan, code)
     charge_filter = charges.update_filter(charge, repository.get_filter(session, charge, filter_id), data)
-    versions.record(session, plan, cascade=bool(data.cascade_updates))
+    record_version(session, plan, cascade=bool(data.cascade_updates))
     return charge_filter
 
 
@@ -243,5 +244,5 @@ def delete_filter(
     plan = repository.get_plan(session, organization.id, plan_code, for_update=True)
     charge = repository.get_charge(session, plan, code)
     charge_filter = charges.delete_filter(repository.get_filter(session, charge, filter_id))
-    versions.record(session, plan, cascade=cascade)
+    record_version(session, plan, cascade=cascade)
     return charge_filter
