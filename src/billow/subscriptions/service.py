@@ -191,7 +191,6 @@ def _subscribe(
 ) -> Subscription:
     started = subscription_at <= now
     subscription = Subscription(
-        progressive_billing_disabled=bool(data.progressive_billing_disabled),
         organization_id=customer.organization_id,
         customer=customer,
         plan=plan,
@@ -204,6 +203,7 @@ def _subscribe(
         status="active" if started else "pending",
         started_at=subscription_at if started else None,
         on_termination_invoice="generate",
+        progressive_billing_disabled=bool(data.progressive_billing_disabled),
     )
     session.add(subscription)
     session.flush()
@@ -235,7 +235,8 @@ def _override(session: Session, subscription: Subscription, data: PlanOverrides)
         overrides.update(session, subscription.plan, data)
     else:
         _move_to(subscription, overrides.create(session, subscription.plan, data))
-    if subscription.plan.amount_currency != subscription.customer.currency:
+    currency = subscription.customer.currency
+    if currency is not None and subscription.plan.amount_currency != currency:
         raise ValidationFailed.field("currency", "currencies_does_not_match")
 
 
