@@ -164,8 +164,8 @@ def test_mandatory_and_invalid_fields(api: httpx.Client, at: Clock, unchanged: A
         assert error_details(subscribe(api, "sub-1", "basic", subscription_at=1710000000)) == {
             "subscription_at": ["invalid_date"]
         }
-        assert error_details(subscribe(api, "sub-1", "basic", plan_overrides={"amount_cents": 1})) == {
-            "plan_overrides": ["feature_unavailable"]
+        assert error_details(subscribe(api, "sub-1", "basic", plan_overrides={"amount_cents": -1})) == {
+            "amount_cents": ["value_is_out_of_range"]
         }
         missing = api.post("subscriptions", json={"authorization": {"amount_cents": 100}})
         assert missing.status_code == 400

@@ -48,8 +48,8 @@ def test_update_refusals(api: httpx.Client, at: Clock, unchanged: Any) -> None:
         assert error_details(put(api, "sub-1", on_termination_credit_note="cash")) == {
             "on_termination_credit_note": ["invalid_value"]
         }
-        assert error_details(put(api, "sub-1", plan_overrides={"amount_cents": 5})) == {
-            "plan_overrides": ["feature_unavailable"]
+        assert error_details(put(api, "sub-1", plan_overrides={"amount_currency": "EURO"})) == {
+            "amount_currency": ["value_is_invalid"]
         }
         not_found(put(api, "unknown", name="x"))
         assert api.put("subscriptions/sub-1", json={"name": "no root"}).status_code == 400

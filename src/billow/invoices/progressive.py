@@ -26,7 +26,7 @@ import logging
 import uuid
 from datetime import datetime
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,27 +37,26 @@ from billow.invoices.progressive_credits import PROGRESSIVE_BILLING
 from billow.models import AppliedUsageThreshold, Fee, Invoice, InvoiceSubscription, Subscription, UsageThreshold
 from billow.pricing import progressive
 from billow.pricing.periods import local_date
-from billow.usage.service import pricing_for
+from billow.subscriptions import thresholds as subscription_thresholds
 from billow.webhooks import service as webhooks
 
 log = logging.getLogger("billow.billing")
 
 
 def candidates(session: Session, at: datetime, organization_id: uuid.UUID | None = None) -> list[uuid.UUID]:
-    """Active subscriptions started by ``at`` whose plan has (or had) usage thresholds: none at
-    all when no plan has any."""
+    """Active subscriptions started by ``at`` that have (or had) usage thresholds of their own or
+    of their plan, and progressive billing on: none at all when no threshold exists."""
     stmt = select(Subscription.id).where(
-        Subscription.status == "active", Subscription.started_at <= at,
-        exists().where(UsageThreshold.plan_id == Subscription.plan_id))
+        Subscription.status == "active", Subscription.started_at <= at, subscription_thresholds.may_apply())
     if organization_id is not None:
         stmt = stmt.where(Subscription.organization_id == organization_id)
     return list(session.scalars(stmt.order_by(Subscription.started_at, Subscription.id)))
 
 
 def thresholds(session: Session, subscription: Subscription) -> tuple[progressive.Threshold, ...]:
-    """The usage thresholds of the subscription's plan version."""
-    snapshot = pricing_for(session, subscription.organization_id, subscription).snapshot
-    return tuple(progressive.Threshold(t.amount_cents, t.recurring) for t in snapshot.usage_thresholds)
+    """The usage thresholds applicable to the subscription (:mod:`billow.subscriptions.thresholds`)."""
+    return tuple(progressive.Threshold(t.amount_cents, t.recurring)
+                 for t in subscription_thresholds.applicable(session, subscription))
 
 
 def check(session: Session, subscription_id: uuid.UUID, at: datetime) -> billing.Billed | None:
@@ -98,7 +97,7 @@ def _issue(session: Session, subscription: Subscription, usage: lifetime.Lifetim
         organization_id=subscription.organization_id, invoice_id=invoice.id, subscription_id=subscription.id,
         invoicing_reason=PROGRESSIVE_BILLING, from_datetime=period.from_datetime, to_datetime=period.to_datetime,
         charges_from_datetime=period.from_datetime, charges_to_datetime=at))
-    rows = _threshold_rows(session, subscription)
+    rows = subscription_thresholds.rows(session, subscription)
     applied = []
     for crossing in crossed:
         threshold = rows.get((crossing.threshold.amount_cents, crossing.threshold.recurring))
@@ -122,13 +121,6 @@ def _issue(session: Session, subscription: Subscription, usage: lifetime.Lifetim
         _announce_threshold(session, subscription, row, rows.get((row.amount_cents, row.recurring)))
     return billing.Billed(subscription.external_id, PROGRESSIVE_BILLING, period.from_datetime, at, invoice.id,
                           invoice.status, invoice.total_amount_cents, invoice.currency)
-
-
-def _threshold_rows(session: Session, subscription: Subscription) -> dict[tuple[int, bool], UsageThreshold]:
-    """The plan's thresholds by (amount, recurring); current ones win over deleted ones."""
-    rows = session.scalars(select(UsageThreshold).where(UsageThreshold.plan_id == subscription.plan_id)
-                           .order_by(UsageThreshold.deleted_at.is_(None), UsageThreshold.created_at))
-    return {(row.amount_cents, row.recurring): row for row in rows}
 
 
 def _announce_threshold(session: Session, subscription: Subscription, applied: AppliedUsageThreshold,

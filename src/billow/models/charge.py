@@ -50,6 +50,8 @@ class Charge(IdMixin, OrgScopedMixin, TimestampMixin, SoftDeleteMixin, Base):
     regroup_paid_fees: Mapped[str | None] = mapped_column(String(16))
     prorated: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     min_amount_cents: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    # On the charges of a plan override copy: the parent plan's charge this one overrides.
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("charges.id"), nullable=True)
 
     billable_metric: Mapped[BillableMetric] = relationship(lazy="selectin")
     taxes: Mapped[list[Tax]] = applied_taxes(charge_taxes)

@@ -8,10 +8,12 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -22,7 +24,6 @@ from billow.models.base import (
     OrgScopedMixin,
     SoftDeleteMixin,
     TimestampMixin,
-    unique_live_code,
 )
 from billow.models.tax import Tax, applied_taxes, tax_links
 
@@ -34,10 +35,22 @@ if TYPE_CHECKING:
 # Taxes applied to the plan's subscription fee (and to charges without taxes of their own).
 plan_taxes = tax_links("plan_taxes", "plan_id", "plans")
 
+_LIVE_PARENT = text("deleted_at IS NULL AND parent_id IS NULL")
+
 
 class Plan(IdMixin, OrgScopedMixin, TimestampMixin, SoftDeleteMixin, Base):
     __tablename__ = "plans"
-    __table_args__ = (unique_live_code("plans", "organization_id", "code"),)
+    # A code names one live plan; the per-subscription copies (``parent_id`` set) share their parent's.
+    __table_args__ = (
+        Index(
+            "uq_plans_organization_id_code_live",
+            "organization_id",
+            "code",
+            unique=True,
+            sqlite_where=_LIVE_PARENT,
+            postgresql_where=_LIVE_PARENT,
+        ),
+    )
 
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     code: Mapped[str] = mapped_column(String(255), nullable=False)

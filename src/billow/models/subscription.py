@@ -3,13 +3,24 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Uuid, text
+from sqlalchemy import (
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Uuid,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from billow.core.types import UTCDateTime
 from billow.models.base import Base, IdMixin, OrgScopedMixin, TimestampMixin
 from billow.models.customer import Customer
 from billow.models.plan import Plan
+from billow.models.usage_threshold import UsageThreshold
 
 # Lifecycle: pending -> active -> terminated, or pending -> canceled (never started).
 STATUSES = ("pending", "active", "terminated", "canceled")
@@ -63,6 +74,10 @@ class Subscription(IdMixin, OrgScopedMixin, TimestampMixin, Base):
 
     on_termination_credit_note: Mapped[str | None] = mapped_column(String(16))  # credit | refund | offset | skip
     on_termination_invoice: Mapped[str] = mapped_column(String(16), nullable=False, default="generate")
+    # No usage threshold applies (no progressive billing), whatever the subscription or plan has.
+    progressive_billing_disabled: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
 
     customer: Mapped[Customer] = relationship()
     plan: Mapped[Plan] = relationship()
@@ -72,6 +87,12 @@ class Subscription(IdMixin, OrgScopedMixin, TimestampMixin, Base):
     )
     next_subscription: Mapped[Subscription | None] = relationship(
         foreign_keys=[next_subscription_id], remote_side="Subscription.id", viewonly=True
+    )
+    # Live thresholds given on the subscription itself (read-only view: expire after writing them).
+    usage_thresholds: Mapped[list[UsageThreshold]] = relationship(
+        primaryjoin="and_(UsageThreshold.subscription_id == Subscription.id, UsageThreshold.deleted_at.is_(None))",
+        order_by="(UsageThreshold.recurring, UsageThreshold.amount_cents)",
+        viewonly=True,
     )
 
     @property

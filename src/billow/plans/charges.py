@@ -328,6 +328,27 @@ def delete_charge(charge: Charge) -> Charge:
     return charge
 
 
+_COPIED = (
+    "billable_metric_id", "code", "invoice_display_name", "charge_model", "properties", "pay_in_advance",
+    "invoiceable", "regroup_paid_fees", "prorated", "min_amount_cents",
+)
+
+
+def copy_charge(session: Session, plan: Plan, charge: Charge) -> Charge:
+    """A copy of ``charge`` (filters and taxes too) on ``plan``, an override copy of its plan."""
+    copy = Charge(
+        organization_id=plan.organization_id,
+        plan_id=plan.id,
+        parent_id=charge.id,
+        taxes=list(charge.taxes),
+        **{column: getattr(charge, column) for column in _COPIED},
+    )
+    session.add(copy)
+    session.flush()
+    session.add_all(new_filter(copy, FilterSpec(f.invoice_display_name, f.values, f.properties)) for f in charge.filters)
+    return copy
+
+
 def sync_charges(session: Session, plan: Plan, items: list[ChargeIn]) -> None:
     """Make the plan's charges exactly ``items``: an item whose ``id`` is a live charge of the
     plan updates it, any other item creates a charge (as Lago does with unknown ids), and live

@@ -15,14 +15,19 @@ from billow.models import BillableMetric, Charge, ChargeFilter, Plan, PlanVersio
 # ---- plans --------------------------------------------------------------------------------------
 
 
+def _parents(organization_id: uuid.UUID) -> Select[tuple[Plan]]:
+    """The organization's live plans, without the per-subscription override copies."""
+    return scoped(Plan, organization_id).where(Plan.parent_id.is_(None))
+
+
 def find_plan(session: Session, organization_id: uuid.UUID, code: str) -> Plan | None:
-    return find(session, Plan, organization_id, code=code)
+    return session.scalar(_parents(organization_id).where(Plan.code == code).limit(1))
 
 
 def get_plan(session: Session, organization_id: uuid.UUID, code: str, *, for_update: bool = False) -> Plan:
     """A live plan of the organization by code (404 plan_not_found); ``for_update`` locks its row
     on PostgreSQL so concurrent edits number their versions one after the other."""
-    stmt = scoped(Plan, organization_id).where(Plan.code == code)
+    stmt = _parents(organization_id).where(Plan.code == code)
     if for_update:
         stmt = stmt.with_for_update()
     plan = session.scalar(stmt.limit(1))
@@ -32,7 +37,12 @@ def get_plan(session: Session, organization_id: uuid.UUID, code: str, *, for_upd
 
 
 def list_query(organization_id: uuid.UUID) -> Select[tuple[Plan]]:
-    return newest_first(scoped(Plan, organization_id), Plan)
+    return newest_first(_parents(organization_id), Plan)
+
+
+def children(session: Session, plan: Plan) -> Sequence[Plan]:
+    """The live override copies of ``plan``."""
+    return session.scalars(scoped(Plan, plan.organization_id).where(Plan.parent_id == plan.id)).all()
 
 
 # ---- billable metrics (read only: the billable metrics domain owns them) ------------------------

@@ -77,15 +77,13 @@ class ThresholdIn(WireIn):
         return value
 
 
-class _PlanFields(WireIn):
+class _OverridableFields(WireIn):
+    """The plan fields a subscription's ``plan_overrides`` may carry too."""
+
     invoice_display_name: str | None = None
     description: str | None = None
-    pay_in_advance: bool | None = None
     trial_period: Decimal | None = Field(default=None, ge=0)
-    bill_charges_monthly: bool | None = None
-    bill_fixed_charges_monthly: bool | None = None
     tax_codes: list[str] | None = None
-    charges: list[ChargeIn] | None = None
     minimum_commitment: CommitmentIn | None = None
     usage_thresholds: list[ThresholdIn] | None = None
     metadata: dict[str, str | None] | None = None
@@ -97,6 +95,36 @@ class _PlanFields(WireIn):
             raise lago_error("value_is_invalid")
         return value
 
+
+class _PlanFields(_OverridableFields):
+    pay_in_advance: bool | None = None
+    bill_charges_monthly: bool | None = None
+    bill_fixed_charges_monthly: bool | None = None
+    charges: list[ChargeIn] | None = None
+
+
+class ChargeOverrideIn(WireIn):
+    """An item of ``plan_overrides.charges``: the parent plan's charge ``id`` and what changes."""
+
+    id: str | None = None
+    invoice_display_name: str | None = None
+    min_amount_cents: int | None = Field(default=None, ge=0)
+    properties: dict[str, Any] | None = None
+    filters: list[FilterIn] | None = None
+    tax_codes: list[str] | None = None
+
+    def as_charge(self) -> ChargeIn:
+        """The change as a charge update (the charge rules check it)."""
+        return ChargeIn.model_validate(self.model_dump(exclude_unset=True, exclude={"id"}))
+
+
+class PlanOverrides(_OverridableFields):
+    """``plan_overrides`` of a subscription: the plan's own copy for this subscription differs in these."""
+
+    name: str | None = Field(default=None, min_length=1)
+    amount_cents: int | None = Field(default=None, ge=0)
+    amount_currency: CurrencyCode | None = None
+    charges: list[ChargeOverrideIn] | None = None
 
 
 class PlanCreate(_PlanFields):
@@ -151,7 +179,7 @@ class ChargeOut(WireOut):
     taxes: list[TaxOut]
     applied_pricing_unit: None = None
     accepts_target_wallet: bool = False
-    lago_parent_id: uuid.UUID | None = None
+    lago_parent_id: uuid.UUID | None = Field(default=None, validation_alias="parent_id")
 
 
 class CommitmentOut(WireOut):

@@ -18,6 +18,7 @@ from billow.models import (
     UsageThreshold,
 )
 from billow.plans import charges, repository, versions
+from billow.plans.cascade import record_version
 from billow.plans.schemas import (
     ChargeIn,
     CommitmentIn,
@@ -46,7 +47,7 @@ def _ensure_code_free(session: Session, organization: Organization, code: str) -
 # ---- usage thresholds and minimum commitment -----------------------------------------------------
 
 
-def _check_thresholds(items: list[ThresholdIn]) -> None:
+def check_thresholds(items: list[ThresholdIn]) -> None:
     def fail(code: str) -> ValidationFailed:
         return ValidationFailed.field("usage_thresholds", code)
 
@@ -59,24 +60,32 @@ def _check_thresholds(items: list[ThresholdIn]) -> None:
         raise fail("multiple_recurring_thresholds")
 
 
-def _sync_thresholds(session: Session, plan: Plan, items: list[ThresholdIn]) -> None:
-    """Make the plan's thresholds exactly ``items`` (matched by ``id``, like charges)."""
-    _check_thresholds(items)
-    existing = {str(threshold.id): threshold for threshold in plan.usage_thresholds}
+def sync_thresholds(
+    session: Session, existing: list[UsageThreshold], items: list[ThresholdIn], **owner: Any
+) -> None:
+    """Make ``existing`` (the live thresholds of one plan or subscription) exactly ``items``,
+    matched by ``id`` like charges; new ones belong to ``owner`` (``organization_id`` and
+    ``plan_id`` or ``subscription_id``)."""
+    check_thresholds(items)
+    by_id = {str(threshold.id): threshold for threshold in existing}
     now = clock.now()
     for item in items:
-        threshold = existing.pop(item.id, None) if item.id else None
+        threshold = by_id.pop(item.id, None) if item.id else None
         if threshold is None:
-            threshold = UsageThreshold(organization_id=plan.organization_id, plan_id=plan.id)
+            threshold = UsageThreshold(**owner)
             session.add(threshold)
         threshold.amount_cents = item.amount_cents  # type: ignore[assignment]  # checked above
         threshold.recurring = item.recurring
         threshold.threshold_display_name = item.threshold_display_name
-    for threshold in existing.values():
+    for threshold in by_id.values():
         threshold.deleted_at = now
 
 
-def _set_commitment(session: Session, plan: Plan, data: CommitmentIn) -> None:
+def sync_plan_thresholds(session: Session, plan: Plan, items: list[ThresholdIn]) -> None:
+    sync_thresholds(session, plan.usage_thresholds, items, organization_id=plan.organization_id, plan_id=plan.id)
+
+
+def set_commitment(session: Session, plan: Plan, data: CommitmentIn) -> None:
     """Create or change the commitment with the keys given; an empty object removes it."""
     commitment = plan.minimum_commitment
     if not data.model_fields_set:
@@ -120,13 +129,13 @@ def create(session: Session, organization: Organization, data: PlanCreate) -> Pl
     session.add(plan)
     session.flush()
     if data.usage_thresholds:
-        _sync_thresholds(session, plan, data.usage_thresholds)
+        sync_plan_thresholds(session, plan, data.usage_thresholds)
     taken: set[str] = set()
     for item in data.charges or []:
         charges.create_charge(session, plan, item, taken)
     # An empty commitment object on create means none (Lago ignores a blank one).
     if data.minimum_commitment is not None and data.minimum_commitment.model_fields_set:
-        _set_commitment(session, plan, data.minimum_commitment)
+        set_commitment(session, plan, data.minimum_commitment)
     versions.record_first(session, plan)
     return plan
 
@@ -151,19 +160,23 @@ def update(session: Session, organization: Organization, code: str, data: PlanUp
     if data.tax_codes is not None:
         plan.taxes = resolve_codes(session, organization.id, data.tax_codes)
     if data.usage_thresholds is not None:
-        _sync_thresholds(session, plan, data.usage_thresholds)
+        sync_plan_thresholds(session, plan, data.usage_thresholds)
     if data.charges is not None:
         charges.sync_charges(session, plan, data.charges)
     if data.minimum_commitment is not None:
-        _set_commitment(session, plan, data.minimum_commitment)
-    versions.record(session, plan, cascade=bool(data.cascade_updates))
+        set_commitment(session, plan, data.minimum_commitment)
+    record_version(session, plan, cascade=bool(data.cascade_updates))
     return plan
 
 
 def delete(session: Session, organization: Organization, code: str) -> Plan:
-    """Soft delete: the code becomes free; charges stay attached for the fees that refer to them."""
+    """Soft delete: the code becomes free; charges stay attached for the fees that refer to them.
+    The plan's override copies (of subscriptions with ``plan_overrides``) go with it."""
     plan = repository.get_plan(session, organization.id, code, for_update=True)
-    plan.deleted_at = clock.now()
+    now = clock.now()
+    for child in repository.children(session, plan):
+        child.deleted_at = now
+    plan.deleted_at = now
     session.flush()
     return plan
 
@@ -189,7 +202,7 @@ def _codes(plan: Plan, *, but: Charge | None = None) -> set[str]:
 def create_charge(session: Session, organization: Organization, plan_code: str, data: ChargeIn) -> Charge:
     plan = repository.get_plan(session, organization.id, plan_code, for_update=True)
     charge = charges.create_charge(session, plan, data, _codes(plan))
-    versions.record(session, plan, cascade=bool(data.cascade_updates))
+    record_version(session, plan, cascade=bool(data.cascade_updates))
     return charge
 
 
@@ -197,21 +210,21 @@ def update_charge(session: Session, organization: Organization, plan_code: str, 
     plan = repository.get_plan(session, organization.id, plan_code, for_update=True)
     charge = repository.get_charge(session, plan, code)
     charges.update_charge(session, charge, data, _codes(plan, but=charge))
-    versions.record(session, plan, cascade=bool(data.cascade_updates))
+    record_version(session, plan, cascade=bool(data.cascade_updates))
     return charge
 
 
 def delete_charge(session: Session, organization: Organization, plan_code: str, code: str, cascade: bool) -> Charge:
     plan = repository.get_plan(session, organization.id, plan_code, for_update=True)
     charge = charges.delete_charge(repository.get_charge(session, plan, code))
-    versions.record(session, plan, cascade=cascade)
+    record_version(session, plan, cascade=cascade)
     return charge
 
 
 def create_filter(session: Session, organization: Organization, plan_code: str, code: str, data: FilterIn) -> ChargeFilter:
     plan = repository.get_plan(session, organization.id, plan_code, for_update=True)
     charge_filter = charges.create_filter(session, repository.get_charge(session, plan, code), data)
-    versions.record(session, plan, cascade=bool(data.cascade_updates))
+    record_version(session, plan, cascade=bool(data.cascade_updates))
     return charge_filter
 
 
@@ -221,7 +234,7 @@ def update_filter(
     plan = repository.get_plan(session, organization.id, plan_code, for_update=True)
     charge = repository.get_charge(session, plan, code)
     charge_filter = charges.update_filter(charge, repository.get_filter(session, charge, filter_id), data)
-    versions.record(session, plan, cascade=bool(data.cascade_updates))
+    record_version(session, plan, cascade=bool(data.cascade_updates))
     return charge_filter
 
 
@@ -231,5 +244,5 @@ def delete_filter(
     plan = repository.get_plan(session, organization.id, plan_code, for_update=True)
     charge = repository.get_charge(session, plan, code)
     charge_filter = charges.delete_filter(repository.get_filter(session, charge, filter_id))
-    versions.record(session, plan, cascade=cascade)
+    record_version(session, plan, cascade=cascade)
     return charge_filter

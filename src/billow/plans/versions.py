@@ -30,7 +30,7 @@ def _tax_codes(owner: Any) -> list[str]:
     return sorted(tax.code for tax in owner.taxes)
 
 
-def _charge(charge: Charge) -> dict[str, Any]:
+def charge_snapshot(charge: Charge) -> dict[str, Any]:
     return {
         "id": str(charge.id),
         "code": charge.code,
@@ -58,7 +58,7 @@ def snapshot(plan: Plan) -> dict[str, Any]:
         "trial_period": None if plan.trial_period is None else str(plan.trial_period),
         "bill_charges_monthly": plan.bill_charges_monthly,
         "tax_codes": _tax_codes(plan),
-        "charges": [_charge(charge) for charge in sorted(plan.charges, key=lambda c: c.code)],
+        "charges": [charge_snapshot(charge) for charge in sorted(plan.charges, key=lambda c: c.code)],
         "minimum_commitment": None
         if commitment is None
         else {"amount_cents": commitment.amount_cents, "tax_codes": _tax_codes(commitment)},

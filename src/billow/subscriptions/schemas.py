@@ -16,6 +16,7 @@ from pydantic import (
 
 from billow.core.wire import IsoDate, UtcDateTime, WireIn, WireOut, lago_error
 from billow.models import Subscription
+from billow.plans.schemas import PlanOverrides, ThresholdIn
 
 STATUSES = ("pending", "active", "terminated", "canceled")
 ON_TERMINATION_CREDIT_NOTE = ("credit", "refund", "offset", "skip")
@@ -72,8 +73,11 @@ class SubscriptionCreate(WireIn):
     billing_time: BillingTime = "calendar"
     subscription_at: IsoInstant | None = None
     ending_at: IsoInstant | None = None
-    # Per-subscription plan copies are not built: a request carrying overrides is refused.
-    plan_overrides: Any = None
+    # The subscription's own copy of the plan differs in these (billow.plans.overrides).
+    plan_overrides: PlanOverrides | None = None
+    # Thresholds of the subscription itself, used instead of the plan's.
+    usage_thresholds: list[ThresholdIn] | None = None
+    progressive_billing_disabled: bool | None = None
 
     @field_validator("external_customer_id", "external_id")
     @classmethod
@@ -102,7 +106,9 @@ class SubscriptionUpdate(WireIn):
     subscription_at: IsoInstant | None = None
     on_termination_credit_note: CreditNoteChoice | None = None
     on_termination_invoice: InvoiceChoice | None = None
-    plan_overrides: Any = None
+    plan_overrides: PlanOverrides | None = None
+    usage_thresholds: list[ThresholdIn] | None = None
+    progressive_billing_disabled: bool | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -194,7 +200,7 @@ class SubscriptionOut(WireOut):
     current_billing_period_ending_at: UtcDateTime | None
     on_termination_credit_note: str | None
     on_termination_invoice: str
-    progressive_billing_disabled: bool = False
+    progressive_billing_disabled: bool
     consolidate_invoice: bool = True
     purchase_order_number: str | None = None
     payment_method: PaymentMethodOut = PaymentMethodOut()
@@ -204,12 +210,20 @@ class SubscriptionOut(WireOut):
 _COLUMNS = (
     "external_id", "name", "status", "billing_time", "subscription_at", "started_at", "ending_at",
     "terminated_at", "canceled_at", "created_at", "on_termination_credit_note", "on_termination_invoice",
+    "progressive_billing_disabled",
 )
 
 
-def subscription_json(subscription: Subscription, facts: Facts, *, plan: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The Subscription object of Lago's wire; with ``plan`` (the Plan object) it is the extended
-    form that single-subscription answers carry, with the plan's usage thresholds."""
+def subscription_json(
+    subscription: Subscription,
+    facts: Facts,
+    *,
+    plan: dict[str, Any] | None = None,
+    thresholds: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The Subscription object of Lago's wire; with ``plan`` (the Plan object: the subscription's
+    own copy when it has overrides) it is the extended form that single-subscription answers
+    carry, with the ``thresholds`` applicable to it."""
     row: dict[str, Any] = {column: getattr(subscription, column) for column in _COLUMNS}
     row.update(
         lago_id=subscription.id,
@@ -222,7 +236,6 @@ def subscription_json(subscription: Subscription, facts: Facts, *, plan: dict[st
     if plan is not None:
         body["plan"] = plan
         body["applicable_usage_thresholds"] = [
-            ApplicableThresholdOut.model_validate(threshold).model_dump(mode="json")
-            for threshold in subscription.plan.usage_thresholds
+            ApplicableThresholdOut.model_validate(threshold).model_dump(mode="json") for threshold in thresholds or []
         ]
     return body

@@ -19,13 +19,14 @@ from billow.customers import repository as customers
 from billow.customers import service as customers_service
 from billow.customers.schemas import CustomerIn
 from billow.models import Customer, Organization, Plan, Subscription
+from billow.plans import overrides, versions
 from billow.plans import repository as plans
-from billow.plans import versions
-from billow.plans.schemas import plan_json
+from billow.plans import service as plans_service
+from billow.plans.schemas import PlanOverrides, ThresholdIn, plan_json
 from billow.pricing.periods import ONE_DAY
 from billow.pricing.proration import PlanChange, plan_change
 from billow.pricing.proration import trial_end as trial_end_from
-from billow.subscriptions import periods, repository, tasks
+from billow.subscriptions import periods, repository, tasks, thresholds
 from billow.subscriptions.schemas import (
     Facts,
     SubscriptionCreate,
@@ -108,7 +109,8 @@ def facts(session: Session, subscription: Subscription, at: datetime | None = No
 def wire(session: Session, subscription: Subscription, *, with_plan: bool = True) -> dict[str, Any]:
     """The subscription as the API returns it (with its plan, as single-object answers do)."""
     plan = plan_json(subscription.plan) if with_plan else None
-    return subscription_json(subscription, facts(session, subscription), plan=plan)
+    applicable = thresholds.applicable_json(session, subscription) if with_plan else None
+    return subscription_json(subscription, facts(session, subscription), plan=plan, thresholds=applicable)
 
 
 def announce(session: Session, subscription: Subscription, webhook_type: str) -> None:
@@ -124,10 +126,8 @@ def create(session: Session, organization: Organization, data: SubscriptionCreat
     """Subscribe the customer (created on the fly when unknown) to the plan; with the external id of
     the customer's current subscription this changes its plan instead (same plan: unchanged)."""
     now = clock.now()
-    if data.given("plan_overrides"):
-        raise ValidationFailed.field("plan_overrides", "feature_unavailable")
-    plan = repository.find_plan(session, organization.id, data.plan_code)
-    if plan is None:
+    base = repository.find_plan(session, organization.id, data.plan_code)
+    if base is None:
         raise NotFound("plan")
     subscription_at = data.subscription_at or now
     if data.ending_at is not None:
@@ -141,8 +141,10 @@ def create(session: Session, organization: Organization, data: SubscriptionCreat
         session, organization.id, data.external_id, customer.id if customer is not None else None
     ):
         raise ValidationFailed.field("external_id", "value_already_exist")
-    if current is not None and current.plan_id == plan.id:
+    if current is not None and (current.plan.parent_id or current.plan_id) == base.id:
         return current
+    # With overrides the subscription gets its own copy of the plan, priced and billed on its own.
+    plan = overrides.create(session, base, data.plan_overrides) if data.plan_overrides is not None else base
 
     if customer is not None:
         _check_currency(session, customer, plan)
@@ -156,8 +158,7 @@ def create(session: Session, organization: Organization, data: SubscriptionCreat
         return _subscribe(session, customer, plan, data, subscription_at, now)
     if current.starting_in_the_future:
         # Not started yet: the plan is simply replaced.
-        current.plan = plan
-        current.plan_version = versions.version_for_new_subscription(plan)
+        _move_to(current, plan)
         if data.name:
             current.name = data.name
         session.flush()
@@ -202,12 +203,41 @@ def _subscribe(
         status="active" if started else "pending",
         started_at=subscription_at if started else None,
         on_termination_invoice="generate",
+        progressive_billing_disabled=bool(data.progressive_billing_disabled),
     )
     session.add(subscription)
     session.flush()
+    if data.usage_thresholds is not None:
+        sync_thresholds(session, subscription, data.usage_thresholds)
     if started:
         announce(session, subscription, "subscription.started")
     return subscription
+
+
+def _move_to(subscription: Subscription, plan: Plan) -> None:
+    """The subscription is priced on ``plan`` (its newest version) from now on."""
+    subscription.plan = plan
+    subscription.plan_version = versions.version_for_new_subscription(plan)
+
+
+def sync_thresholds(session: Session, subscription: Subscription, items: list[ThresholdIn]) -> None:
+    """The subscription's own usage thresholds become ``items`` (plan rules: amounts unique, one
+    recurring at most); an empty list removes them (the plan's apply again)."""
+    plans_service.sync_thresholds(session, subscription.usage_thresholds, items,
+                                  organization_id=subscription.organization_id, subscription_id=subscription.id)
+    session.flush()
+    session.expire(subscription, ["usage_thresholds"])
+
+
+def _override(session: Session, subscription: Subscription, data: PlanOverrides) -> None:
+    """Edit the subscription's copy of its plan, or make one (from the plan it is on)."""
+    if subscription.plan.parent_id is not None:
+        overrides.update(session, subscription.plan, data)
+    else:
+        _move_to(subscription, overrides.create(session, subscription.plan, data))
+    currency = subscription.customer.currency
+    if currency is not None and subscription.plan.amount_currency != currency:
+        raise ValidationFailed.field("currency", "currencies_does_not_match")
 
 
 def _successor(current: Subscription, plan: Plan, data: SubscriptionCreate, *, started_at: datetime | None) -> Subscription:
@@ -284,8 +314,6 @@ def update(
     subscription = rows[0] if len(rows) == 1 else next((row for row in rows if row.status == wanted), None)
     if subscription is None:
         raise NotFound("subscription")
-    if data.given("plan_overrides"):
-        raise ValidationFailed.field("plan_overrides", "feature_unavailable")
     moving = subscription.starting_in_the_future and data.given("subscription_at")
     if data.ending_at is not None:
         _check_ending_at(data.ending_at, data.subscription_at if moving else subscription.subscription_at, now)
@@ -302,6 +330,12 @@ def update(
         subscription.on_termination_credit_note = data.on_termination_credit_note
     if data.given("on_termination_invoice"):
         subscription.on_termination_invoice = data.on_termination_invoice  # type: ignore[assignment]
+    if data.progressive_billing_disabled is not None:
+        subscription.progressive_billing_disabled = data.progressive_billing_disabled
+    if data.usage_thresholds is not None:
+        sync_thresholds(session, subscription, data.usage_thresholds)
+    if data.plan_overrides is not None:
+        _override(session, subscription, data.plan_overrides)
     if moving:
         subscription.subscription_at = data.subscription_at  # type: ignore[assignment]
         if starting:
