@@ -216,7 +216,9 @@ def apply_totals(invoice: Invoice, fees: list[Fee], books: dict[uuid.UUID | None
         spent = credits.CreditInputs()
     elif spent is None:
         spent = credits.inputs(session, invoice)
-    priced = progressive_credits.deduct(session, invoice, fees, _priced(session, fees, rates))
+    priced, refunds = progressive_credits.deduct(session, invoice, fees, _priced(session, fees, rates),
+                                                 finalize=finalize)
+    spent = credits.adding(spent, refunds)
     totals = compute_invoice(priced, currency=invoice.currency, finalize=finalize,
                              coupons=[coupon for _, coupon in spent.coupons.values()],
                              credit_notes=[note for _, note in spent.credit_notes.values()])

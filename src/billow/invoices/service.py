@@ -279,8 +279,8 @@ def retry_payment(session: Session, organization: Organization, lago_id: str) ->
 
 def void(session: Session, organization: Organization, lago_id: str) -> Invoice:
     invoice = repository.get(session, organization.id, lago_id, for_update=True)
-    if invoice.status != "finalized":
-        raise NotAllowed("not_voidable")
+    if invoice.status != "finalized" or repository.has_live_credit_notes(session, invoice.id):
+        raise NotAllowed("not_voidable")  # as Lago: an invoice with credit notes not voided stays
     invoice.status, invoice.voided_at = "voided", clock.now()
     credits.recredit(session, invoice)
     session.flush()
