@@ -133,9 +133,7 @@ def price(session: Session, invoice: Invoice, members: Members, kept: list[Fee],
         if _bills_usage(link):
             kept.extend(builder.charge_fee_rows(session, invoice, subscription, link.charges_to_datetime))
         session.add_all(kept)
-        closes_period = link.invoicing_reason != "subscription_starting" and any(
-            fee.fee_type == "subscription" and fee.subscription_id == subscription.id for fee in kept)
-        if closes_period:
+        if builder.closes_plan_period(session, subscription, link, kept):
             true_up = builder.commitment_fee_row(session, invoice, subscription, link)
             if true_up is not None:
                 true_up.position = len(kept) + 1
