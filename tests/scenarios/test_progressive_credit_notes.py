@@ -212,3 +212,25 @@ def test_what_a_progressive_invoice_gives_less_its_coupons_and_credit_notes(api:
     assert summary(closing) == (3760, 660, 3100, 0, 3100)
     assert credits(closing) == [("invoice", second["number"], 660, True)]
     assert len(credit_notes(api)) == 1
+
+
+def test_a_draft_deducts_what_it_can_and_credits_the_rest_when_finalized(api: httpx.Client, at: Clock,
+                                                                         database: Database, org: Org) -> None:
+    catalog(api, [{"amount_cents": 200}])
+    customer(api, "cus", billing_configuration={"invoice_grace_period": 3})
+    subscribe(api, at, "sub", "cus", "progressive", utc(2024, 3, 1))
+    use(api, at, database, org, utc(2024, 3, 3, 10), 30_000)  # 6.00 EUR
+    use(api, at, database, org, utc(2024, 3, 10, 10), -20_000)  # 2.00 EUR
+    at(utc(2024, 4, 1, 1))
+    bill(database, org, utc(2024, 4, 1, 1))
+    [draft] = subscription_invoices(api)
+    # A draft: 2.00 deducted, nothing credited back yet.
+    assert draft["status"] == "draft"
+    assert summary(draft) == (3300, 200, 3100, 0, 3100)
+    assert credit_notes(api) == []
+    ok(api.put(f"invoices/{draft['lago_id']}/refresh"))
+    assert credit_notes(api) == []
+    finalized = ok(api.put(f"invoices/{draft['lago_id']}/finalize"))["invoice"]
+    assert summary(finalized) == (3300, 200, 3100, 0, 2700)
+    [note] = credit_notes(api)
+    assert (note["total_amount_cents"], note["balance_amount_cents"], note["credit_status"]) == (400, 0, "consumed")
