@@ -67,7 +67,8 @@ def _creditable(session: Session, source: Invoice, invoice: Invoice) -> int:
     notes = session.scalar(select(func.coalesce(func.sum(CreditNote.credit_amount_cents), 0))
                            .where(CreditNote.invoice_id == source.id,
                                   CreditNote.credit_status.in_(("available", "consumed"))))
-    return creditable_cents(source.fees_amount_cents, source.coupons_amount_cents, drawn or 0, notes or 0)
+    # (PostgreSQL sums integers as numerics: back to whole minor units.)
+    return creditable_cents(source.fees_amount_cents, source.coupons_amount_cents, int(drawn or 0), int(notes or 0))
 
 
 def _usage_fee(fee: Fee, subscription_id: uuid.UUID) -> bool:
