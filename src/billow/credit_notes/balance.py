@@ -4,7 +4,7 @@ credit note first): what an invoice may take (:func:`for_invoice`), what it took
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -16,8 +16,12 @@ from billow.pricing import credits as pricing
 
 def for_invoice(session: Session, invoice: Invoice) -> dict[str, tuple[CreditNote, pricing.CreditNote]]:
     """The customer's credit notes in the invoice's currency with a balance, oldest first (locked)."""
-    return {str(note.id): (note, pricing.CreditNote(str(note.id), note.balance_amount_cents))
-            for note in repository.available_for(session, invoice.customer_id, invoice.currency)}
+    return entries(repository.available_for(session, invoice.customer_id, invoice.currency))
+
+
+def entries(notes: Iterable[CreditNote]) -> dict[str, tuple[CreditNote, pricing.CreditNote]]:
+    """These credit notes as an invoice may take them, by key."""
+    return {str(note.id): (note, pricing.CreditNote(str(note.id), note.balance_amount_cents)) for note in notes}
 
 
 def record_use(session: Session, invoice: Invoice, note: CreditNote, use: pricing.CreditNoteUse) -> Credit:

@@ -109,6 +109,21 @@ def bucket_fee(invoice: Invoice | None, subscription: Subscription, charge_usage
     )
 
 
+def closes_plan_period(session: Session, subscription: Subscription, link: InvoiceSubscription,
+                       fees: list[Fee]) -> bool:
+    """Whether the invoice closes a plan period of the subscription (its commitment is trued up):
+    it bills the subscription's fee, or, in arrears, the free trial left no fee to bill at the end
+    of a plan period (Lago's true-up does not look at the trial)."""
+    if link.invoicing_reason == "subscription_starting":
+        return False
+    if any(fee.fee_type == "subscription" and fee.subscription_id == subscription.id for fee in fees):
+        return True
+    if pricing_for(session, subscription.organization_id, subscription).snapshot.pay_in_advance:
+        return False
+    cycle = periods.cycle_for(subscription, subscription.plan, subscription.customer)
+    return cycle.period_containing(link.to_datetime).to_datetime == link.to_datetime
+
+
 def commitment_fee_row(session: Session, invoice: Invoice, subscription: Subscription,
                        link: InvoiceSubscription) -> Fee | None:
     """The minimum-commitment true-up of the plan period this invoice closes (lago-semantics 6.8):
@@ -216,7 +231,9 @@ def apply_totals(invoice: Invoice, fees: list[Fee], books: dict[uuid.UUID | None
         spent = credits.CreditInputs()
     elif spent is None:
         spent = credits.inputs(session, invoice)
-    priced = progressive_credits.deduct(session, invoice, fees, _priced(session, fees, rates))
+    priced, refunds = progressive_credits.deduct(session, invoice, fees, _priced(session, fees, rates),
+                                                 finalize=finalize)
+    spent = credits.adding(spent, refunds)
     totals = compute_invoice(priced, currency=invoice.currency, finalize=finalize,
                              coupons=[coupon for _, coupon in spent.coupons.values()],
                              credit_notes=[note for _, note in spent.credit_notes.values()])
@@ -249,4 +266,5 @@ def apply_totals(invoice: Invoice, fees: list[Fee], books: dict[uuid.UUID | None
     return totals
 
 
-__all__ = ["TaxBook", "apply_totals", "bucket_fee", "charge_fee_rows", "subscription_fee_row", "tax_book", "tax_names"]
+__all__ = ["TaxBook", "apply_totals", "bucket_fee", "charge_fee_rows", "closes_plan_period", "subscription_fee_row",
+           "tax_book", "tax_names"]

@@ -73,6 +73,14 @@ def inputs(session: Session, invoice: Invoice) -> CreditInputs:
                         balance.for_invoice(session, invoice))
 
 
+def adding(spent: CreditInputs, notes: Collection[CreditNote]) -> CreditInputs:
+    """``spent`` and these new credit notes of the customer (the newest), as :func:`inputs` would
+    have read them."""
+    if not notes:
+        return spent
+    return CreditInputs(spent.coupons, {**spent.credit_notes, **balance.entries(notes)})
+
+
 def holders(session: Session, customer_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
     """Those of these customers with an active coupon or a credit note with a balance (one query)."""
     coupons = select(AppliedCoupon.customer_id).where(AppliedCoupon.customer_id.in_(customer_ids),

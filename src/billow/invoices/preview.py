@@ -11,32 +11,46 @@ What is previewed:
 
 - ``subscriptions.external_ids``: the invoice closing the current charges period of those active
   subscriptions of the customer (usage so far, the subscription fee due with it);
+- ``subscriptions.plan_code`` (one subscription): its plan changed now as ``POST /subscriptions``
+  does: an upgrade ends it now (its final invoice, with the new plan's first fee when that plan is
+  paid in advance), a downgrade at its period's end, when the billing run switches plans (the
+  invoice of that period, with the new plan's first fee if paid in advance);
+- ``subscriptions.terminated_at`` (one subscription, not in the past): its final invoice, the
+  subscription ended at that instant (a plan paid in advance credits its unused days, the credit
+  note consumed by that invoice as it would be);
 - ``plan_code`` (+ ``subscription_at``, ``billing_time``): the first invoice of a new
   subscription: the starting invoice of a plan paid in advance, else the invoice closing its
   first period.
 
-Coupons, and a plan change or a termination of existing subscriptions, are not previewed
-(``feature_unavailable``).
+``coupons`` apply to the previewed invoice as if applied to the customer now (an existing coupon
+by its code, else one made of the values given), and only when the customer has no active coupon:
+Lago then previews the customer's own coupons and ignores these.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from billow.core.errors import LagoError, MissingRoot, NotFound, ValidationFailed
 from billow.core.wire import validate
+from billow.coupons import applied_service as applied_coupons
+from billow.coupons import repository as coupon_repository
+from billow.coupons import service as coupons_service
+from billow.coupons.schemas import AppliedCouponCreate, CouponCreate
+from billow.credit_notes.termination import credit_unused_fee
 from billow.customers import repository as customers
 from billow.customers import service as customers_service
 from billow.customers.schemas import CustomerIn
 from billow.invoices import billing, repository, service
-from billow.invoices.schemas import PreviewIn, invoice_json
+from billow.invoices.schemas import PreviewCoupon, PreviewIn, invoice_json
 from billow.models import Customer, Invoice, Organization, Subscription
-from billow.pricing.periods import ONE_SECOND
-from billow.subscriptions import periods
+from billow.pricing.periods import ONE_SECOND, start_of_local_day
+from billow.subscriptions import periods, schedule
+from billow.subscriptions import repository as subscriptions_repository
 from billow.subscriptions import service as subscriptions_service
 from billow.subscriptions.schemas import SubscriptionCreate
 from billow.usage.service import pricing_for
@@ -49,8 +63,6 @@ def parse(body: Any) -> PreviewIn:
     coupons = body.get("coupons")
     if coupons is not None and not isinstance(coupons, list):
         raise LagoError(error="coupons_must_be_an_array")
-    if coupons:
-        raise ValidationFailed.field("coupons", "feature_unavailable")
     return validate(PreviewIn, body)
 
 
@@ -65,19 +77,80 @@ def _customer(session: Session, organization: Organization, body: dict[str, Any]
     return customers_service.upsert(session, organization, data)
 
 
-def _existing(session: Session, customer: Customer, data: PreviewIn,
+def _coupons(session: Session, organization: Organization, customer: Customer, coupons: list[PreviewCoupon]) -> None:
+    """Apply the coupons given to the customer, unless it has active coupons of its own."""
+    if not coupons or coupon_repository.active_for_customer(session, customer.id):
+        return
+    for position, given in enumerate(coupons):
+        if coupon_repository.find_by_code(session, organization.id, given.code) is None:
+            coupons_service.create(session, organization, CouponCreate(
+                name=given.name or given.code, code=given.code, coupon_type=given.coupon_type or "fixed_amount",
+                amount_cents=given.amount_cents, amount_currency=given.amount_currency or customer.currency,
+                percentage_rate=given.percentage_rate, frequency=given.frequency or "once",
+                frequency_duration=given.frequency_duration, expiration="no_expiration"))
+        applied = applied_coupons.apply(session, organization, AppliedCouponCreate(
+            external_customer_id=customer.external_id, coupon_code=given.code))
+        applied.created_at += timedelta(microseconds=position)  # applied in the order given, even at one instant
+
+
+def _existing(session: Session, organization: Organization, customer: Customer, data: PreviewIn,
               now: datetime) -> list[tuple[Subscription, datetime]]:
     assert data.subscriptions is not None
-    if data.subscriptions.plan_code is not None or data.subscriptions.terminated_at is not None:
-        raise ValidationFailed.field("subscriptions", "feature_unavailable")
-    owed = []
+    found = []
     for external_id in dict.fromkeys(data.subscriptions.external_ids):
         subscription = repository.active_subscription(session, customer.id, external_id)
         if subscription is None:
             raise NotFound("subscription")
+        found.append(subscription)
+    if data.subscriptions.terminated_at is not None:
+        return [_terminated(session, found, data.subscriptions.terminated_at, now)]
+    if data.subscriptions.plan_code is not None:
+        return [_plan_changed(session, organization, found, data.subscriptions.plan_code, now)]
+    owed = []
+    for subscription in found:
         window = periods.current_window(subscription, subscription.plan, customer, now)
         owed.append((subscription, window.period.to_datetime + ONE_SECOND))  # when the period closes
     return owed
+
+
+def _terminated(session: Session, found: list[Subscription], terminated_at: datetime,
+                now: datetime) -> tuple[Subscription, datetime]:
+    """The subscription ended at ``terminated_at``, as terminating it then would, and that instant."""
+    if len(found) > 1:
+        raise ValidationFailed.field("subscriptions", "only_one_subscription_allowed_for_termination")
+    if terminated_at < now:
+        raise ValidationFailed.field("terminated_at", "cannot_be_in_past")
+    [subscription] = found
+    subscription.status, subscription.terminated_at = "terminated", terminated_at
+    session.flush()
+    if pricing_for(session, subscription.organization_id, subscription).snapshot.pay_in_advance:
+        terms = subscriptions_service.pricing(session, subscription)
+        credit_unused_fee(session, subscription, plan_amount_cents=terms.amount_cents,
+                          trial_end=subscriptions_service.trial_end(session, subscription, terms))
+    return subscription, terminated_at
+
+
+def _plan_changed(session: Session, organization: Organization, found: list[Subscription], plan_code: str,
+                  now: datetime) -> tuple[Subscription, datetime]:
+    """The plan changed now as ``POST /subscriptions`` changes it, and when the subscription's
+    closing invoice is due: now for an upgrade, at the switch of plans for a downgrade."""
+    if len(found) > 1:
+        raise ValidationFailed.field("subscriptions", "only_one_subscription_allowed_for_plan_change")
+    [subscription] = found
+    plan = subscriptions_repository.find_plan(session, organization.id, plan_code)
+    if plan is None:
+        raise NotFound("plan")
+    if plan.id == subscription.plan_id:
+        raise ValidationFailed.field("base", "new_plan_should_be_different_from_existing_plan")
+    subscriptions_service.create(session, organization, SubscriptionCreate(
+        external_customer_id=subscription.customer.external_id, plan_code=plan_code,
+        external_id=subscription.external_id))
+    if subscription.status == "terminated":  # an upgrade: at once
+        return subscription, now
+    assert subscription.downgrade_plan_date is not None
+    switch = start_of_local_day(subscription.downgrade_plan_date, subscription.customer.applicable_timezone)
+    schedule.apply(session, subscription.id, switch)
+    return subscription, switch
 
 
 def _new(session: Session, organization: Organization, customer: Customer, data: PreviewIn,
@@ -126,8 +199,9 @@ def preview(session: Session, organization: Organization, data: PreviewIn, now: 
     session.info[service.PREVIEW] = True
     try:
         customer = _customer(session, organization, data.customer)
+        _coupons(session, organization, customer, data.coupons)
         if data.subscriptions is not None:
-            owed = _existing(session, customer, data, now)
+            owed = _existing(session, organization, customer, data, now)
         else:
             owed = _new(session, organization, customer, data, now)
         return invoice_json(session, _issue(session, owed))

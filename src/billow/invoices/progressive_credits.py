@@ -9,6 +9,17 @@ amount is spread over the subscription's usage fees on the invoice
 (:func:`billow.pricing.credits.allocate_progressive_credit`), never more than they bill, and
 recorded as a ``credits`` row naming the progressive invoice (``item.type: "invoice"``). It is
 applied to drafts too, and computed afresh each time the invoice is priced.
+
+When finalized, an invoice whose matching fees are below what it may deduct (usage went down in
+the period, or a termination or an upgrade closed it early) gives the rest back by an automatic
+credit note on the progressive invoice (:func:`billow.credit_notes.progressive.credit_excess`),
+which the invoice itself consumes first, like the customer's other credit notes (an invoice is
+finalized once: the credit note is written once). Its credit then counts among what the
+progressive invoice has given.
+
+A voided progressive invoice gives nothing: the latest one not voided of the period is deducted.
+Credits drawn by an invoice later voided are given back to the progressive invoice; voiding the
+progressive invoice itself leaves the credits other invoices drew from it (as in Lago).
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from billow.coupons.schemas import credit_json
+from billow.credit_notes.progressive import credit_excess
 from billow.models import Credit, CreditNote, Fee, Invoice, InvoiceSubscription
 from billow.pricing.credits import allocate_progressive_credit
 from billow.pricing.progressive import creditable_cents
@@ -55,19 +67,23 @@ def _creditable(session: Session, source: Invoice, invoice: Invoice) -> int:
     notes = session.scalar(select(func.coalesce(func.sum(CreditNote.credit_amount_cents), 0))
                            .where(CreditNote.invoice_id == source.id,
                                   CreditNote.credit_status.in_(("available", "consumed"))))
-    return creditable_cents(source.fees_amount_cents, source.coupons_amount_cents, drawn or 0, notes or 0)
+    # (PostgreSQL sums integers as numerics: back to whole minor units.)
+    return creditable_cents(source.fees_amount_cents, source.coupons_amount_cents, int(drawn or 0), int(notes or 0))
 
 
 def _usage_fee(fee: Fee, subscription_id: uuid.UUID) -> bool:
     return fee.subscription_id == subscription_id and fee.fee_type == "charge" and not fee.pay_in_advance
 
 
-def deduct(session: Session, invoice: Invoice, fees: Sequence[Fee], priced: Sequence[PricedFee]) -> list[PricedFee]:
+def deduct(session: Session, invoice: Invoice, fees: Sequence[Fee], priced: Sequence[PricedFee], *,
+           finalize: bool = False) -> tuple[list[PricedFee], list[CreditNote]]:
     """``priced`` (the pricing's view of ``fees``) with the progressive credits of the invoice's
-    periods on the matching fees; the invoice's progressive credits are written anew."""
+    periods on the matching fees; the invoice's progressive credits are written anew. Finalizing,
+    what the matching fees cannot take is credited back by credit notes, also returned."""
     session.execute(delete(Credit).where(Credit.invoice_id == invoice.id,
                                          Credit.progressive_billing_invoice_id.is_not(None)))
     result = list(priced)
+    notes = []
     links = session.scalars(select(InvoiceSubscription).where(InvoiceSubscription.invoice_id == invoice.id,
                                                               InvoiceSubscription.invoicing_reason.in_(USAGE_REASONS)))
     for link in links:
@@ -80,12 +96,15 @@ def deduct(session: Session, invoice: Invoice, fees: Sequence[Fee], priced: Sequ
         allocation = allocate_progressive_credit(amount, [result[i] for i in matching])
         for i, shared in zip(matching, allocation.fees, strict=True):
             result[i] = shared
+        note = credit_excess(session, source, allocation.excess_cents) if finalize else None
+        if note is not None:
+            notes.append(note)
         if allocation.applied_cents:
             session.add(Credit(organization_id=invoice.organization_id, invoice_id=invoice.id,
                                progressive_billing_invoice_id=source.id, amount_cents=allocation.applied_cents,
                                amount_currency=invoice.currency, before_taxes=True))
     session.flush()
-    return result
+    return result, notes
 
 
 def credit_entry(session: Session, credit: Credit) -> dict[str, Any]:

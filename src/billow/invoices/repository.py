@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, defer, joinedload, lazyload, selectinload
 
 from billow.core.repository import get_or_404, parse_uuid
 from billow.models import (
+    CreditNote,
     Customer,
     Fee,
     Invoice,
@@ -35,6 +36,12 @@ def lock_customers(session: Session, customer_ids: list[uuid.UUID]) -> None:
     """Lock these customers as finalizing an invoice locks its customer, in this order."""
     session.execute(select(Customer.id).where(Customer.id.in_(customer_ids)).order_by(Customer.id)
                     .with_for_update(key_share=True))
+
+
+def has_live_credit_notes(session: Session, invoice_id: uuid.UUID) -> bool:
+    """Whether the invoice has a credit note whose credit is available or consumed (not voided)."""
+    return bool(session.scalar(select(exists().where(CreditNote.invoice_id == invoice_id,
+                                                     CreditNote.credit_status.in_(("available", "consumed"))))))
 
 
 def subscription(session: Session, subscription_id: uuid.UUID) -> Subscription | None:

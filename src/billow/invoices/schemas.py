@@ -70,6 +70,20 @@ class PreviewSubscriptions(WireIn):
     terminated_at: IsoInstant | None = None
 
 
+class PreviewCoupon(WireIn):
+    """A coupon given inline to a preview: an existing coupon by its code, else one made of these
+    values (a fixed amount, used once, by default)."""
+
+    code: str = Field(min_length=1)
+    name: str | None = None
+    coupon_type: Literal["fixed_amount", "percentage"] | None = None
+    amount_cents: int | None = None
+    amount_currency: CurrencyCode | None = None
+    percentage_rate: Decimal | None = None
+    frequency: Literal["once", "recurring", "forever"] | None = None
+    frequency_duration: int | None = None
+
+
 class PreviewIn(WireIn):
     """``POST /invoices/preview`` (top-level keys): a customer (known by ``external_id`` or given
     inline) and either a plan to subscribe to or some of its subscriptions."""
@@ -78,6 +92,7 @@ class PreviewIn(WireIn):
     plan_code: str | None = None
     subscription_at: IsoInstant | None = None
     billing_time: Literal["calendar", "anniversary"] = "calendar"
+    coupons: list[PreviewCoupon] = []
     subscriptions: PreviewSubscriptions | None = None
 
 

@@ -133,9 +133,7 @@ def price(session: Session, invoice: Invoice, members: Members, kept: list[Fee],
         if _bills_usage(link):
             kept.extend(builder.charge_fee_rows(session, invoice, subscription, link.charges_to_datetime))
         session.add_all(kept)
-        closes_period = link.invoicing_reason != "subscription_starting" and any(
-            fee.fee_type == "subscription" and fee.subscription_id == subscription.id for fee in kept)
-        if closes_period:
+        if builder.closes_plan_period(session, subscription, link, kept):
             true_up = builder.commitment_fee_row(session, invoice, subscription, link)
             if true_up is not None:
                 true_up.position = len(kept) + 1
@@ -279,8 +277,8 @@ def retry_payment(session: Session, organization: Organization, lago_id: str) ->
 
 def void(session: Session, organization: Organization, lago_id: str) -> Invoice:
     invoice = repository.get(session, organization.id, lago_id, for_update=True)
-    if invoice.status != "finalized":
-        raise NotAllowed("not_voidable")
+    if invoice.status != "finalized" or repository.has_live_credit_notes(session, invoice.id):
+        raise NotAllowed("not_voidable")  # as Lago: an invoice with credit notes not voided stays
     invoice.status, invoice.voided_at = "voided", clock.now()
     credits.recredit(session, invoice)
     session.flush()
