@@ -15,6 +15,7 @@ from billow.core.errors import install_error_handlers
 from billow.coupons.router import router as coupons_router
 from billow.credit_notes.router import router as credit_notes_router
 from billow.customers.router import router as customers_router
+from billow.documents.router import router as documents_router
 from billow.events.router import IngestMiddleware
 from billow.events.router import router as events_router
 from billow.fees.router import router as fees_router
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     for router in ROUTERS:
         api.include_router(router)
     app.include_router(api)
+    app.include_router(documents_router)  # file_url: no API key
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, Any]:
