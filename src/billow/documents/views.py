@@ -215,7 +215,7 @@ def invoice_view(invoice: dict[str, Any], organization: Any) -> dict[str, Any]:
     }
 
 
-def _credit_notice(note: dict[str, Any], invoice_number: str) -> str:
+def credit_notice(note: dict[str, Any], invoice_number: str) -> str:
     date = note["issuing_date"]
     kinds = [(note["credit_amount_cents"], f"Credited on customer balance on {date}"),
              (note["refund_amount_cents"], f"Refunded on {date}"),
@@ -258,7 +258,7 @@ def credit_note_view(note: dict[str, Any], organization: Any) -> dict[str, Any]:
         "issuer": organization_party(organization),
         "recipient": customer_party(note["customer"]),
         "total": money(note["total_amount_cents"], note["currency"]),
-        "notice": _credit_notice(note, note["invoice_number"]),
+        "notice": credit_notice(note, note["invoice_number"]),
         "groups": credit_note_groups(note),
         "totals": credit_note_totals(note),
         "footer": organization.invoice_footer,
