@@ -7,6 +7,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 from pypdf import PdfReader
 from sqlalchemy import or_, select, update
 
@@ -19,10 +20,11 @@ from billow.models import Job, Webhook
 from tests.conftest import Org
 
 WORKER = "documents-test"
+PUBLIC_URL = "https://billing.example.com"
 
 
 def settings_for(database: Database, **overrides: Any) -> Settings:
-    return Settings(database_url=database.url, api_url="https://billing.example.com", **overrides)
+    return Settings(database_url=database.url, api_url=PUBLIC_URL, **overrides)
 
 
 def invoice_key(lago_id: str) -> str:
@@ -56,6 +58,15 @@ def run(database: Database, *keys: str, settings: Settings | None = None, now: d
     with http_client(settings) as http:
         return [execute(database, settings, ClaimedJob(row.id, row.name, row.payload, row.attempts, WORKER), http, at)
                 for row in sorted(rows, key=lambda row: row.id)]
+
+
+def fetch(anon: httpx.Client, file_url: str) -> bytes:
+    """The PDF at ``file_url``, fetched without the API key."""
+    path = file_url.removeprefix(PUBLIC_URL)
+    assert path.startswith("/documents/") and path.endswith(".pdf")
+    response = anon.get(path)
+    assert (response.status_code, response.headers["content-type"]) == (200, "application/pdf"), response.text
+    return response.content
 
 
 def text(pdf: bytes) -> str:

@@ -16,8 +16,29 @@ from billow.core.db import Database
 from billow.documents import tasks
 from billow.models import Document, Job
 from tests.conftest import LiveServer, Org
-from tests.documents.support import invoice_key, jobs, run, sent, settings_for, text
-from tests.scenarios.conftest import Clock, bill, customer, invoices, listen, metric, ok, plan, send, subscribe, utc
+from tests.documents.support import (
+    PUBLIC_URL,
+    fetch,
+    invoice_key,
+    jobs,
+    run,
+    sent,
+    settings_for,
+    text,
+)
+from tests.scenarios.conftest import (
+    Clock,
+    bill,
+    customer,
+    invoices,
+    listen,
+    metric,
+    ok,
+    plan,
+    send,
+    subscribe,
+    utc,
+)
 
 
 def _story(api: httpx.Client, at: Clock, **customer_fields: Any) -> None:
@@ -38,15 +59,6 @@ def _story(api: httpx.Client, at: Clock, **customer_fields: Any) -> None:
         send(api, "sub", "calls", utc(2024, 1, day, 12))
 
 
-def _pdf(anon: httpx.Client, file_url: str) -> bytes:
-    path = file_url.removeprefix("https://billing.example.com")
-    assert path.startswith("/documents/") and path.endswith(".pdf")
-    response = anon.get(path)
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"] == "application/pdf"
-    return response.content
-
-
 def test_a_finalized_invoice_gets_its_pdf_served_without_the_api_key(
         api: httpx.Client, anon: httpx.Client, lago: Any, at: Clock, database: Database, org: Org) -> None:
     _story(api, at)
@@ -63,8 +75,8 @@ def test_a_finalized_invoice_gets_its_pdf_served_without_the_api_key(
 
     assert run(database, invoice_key(invoice["lago_id"])) == ["done"]
     found = ok(api.get(f"invoices/{invoice['lago_id']}"))["invoice"]
-    assert found["file_url"].startswith("https://billing.example.com/documents/")
-    content = text(_pdf(anon, found["file_url"]))
+    assert found["file_url"].startswith(f"{PUBLIC_URL}/documents/")
+    content = text(fetch(anon, found["file_url"]))
     for shown in (invoice["number"], "Invoice", "Test org", "Acme Corp", "billing@acme.test", "Lyon",
                   "Issue date 2024-02-01", "Subscription fee - pro", "2024-01-01 to 2024-01-31", "€31.00",
                   "calls", "€0.25", "€1.00", "Launch", "-€5.00", "Subtotal (excl. tax) €27.00",
@@ -133,7 +145,7 @@ def test_drafts_get_no_pdf_until_they_are_finalized(api: httpx.Client, anon: htt
     for draft in drafts:
         invoice = done[draft["lago_id"]]
         assert invoice["status"] == "finalized"
-        assert invoice["number"] in text(_pdf(anon, invoice["file_url"]))
+        assert invoice["number"] in text(fetch(anon, invoice["file_url"]))
     assert sorted(body["invoice"]["lago_id"] for body in sent(database, org, "invoice.generated")) == sorted(done)
 
 
@@ -150,7 +162,7 @@ def test_one_off_invoices_get_their_pdf_and_voided_invoices_keep_it(
     ok(api.post(f"invoices/{invoice['lago_id']}/void"))
     voided = ok(api.get(f"invoices/{invoice['lago_id']}"))["invoice"]
     assert voided["status"] == "voided" and voided["file_url"] is not None
-    content = text(_pdf(anon, voided["file_url"]))
+    content = text(fetch(anon, voided["file_url"]))
     for shown in ("Onboarding", "2.5", "€120.00", "€300.00", "Tax (0%) €0.00", "Total €300.00"):
         assert shown in content, (shown, content)
     assert api.post(f"invoices/{invoice['lago_id']}/download").status_code == 404  # finalized invoices only

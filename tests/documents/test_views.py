@@ -74,9 +74,9 @@ def test_rows_by_subscription_without_zero_units_and_totals_in_order() -> None:
 def test_progressive_invoices_say_which_threshold_they_passed() -> None:
     invoice = {"currency": "USD", "applied_usage_thresholds": [
         {"lifetime_usage_amount_cents": 12000, "usage_threshold": {"amount_cents": 10000}}]}
-    assert views.progressive_notes(invoice) == [
+    assert views.progressive_notes(invoice) == [(
         "This progressive billing invoice is generated because your cumulative usage has reached $120.00, "
-        "exceeding the $100.00 threshold."]
+        "exceeding the $100.00 threshold.")]
 
 
 @pytest.mark.parametrize(("credit", "refund", "offset", "notice"), [

@@ -20,6 +20,7 @@ from billow.credit_notes.schemas import (
 )
 from billow.customers import repository as customers
 from billow.documents import service as documents
+from billow.documents.router import downloaded
 from billow.organizations.auth import CurrentOrg, current_organization
 
 router = APIRouter(tags=["credit_notes"])
@@ -78,8 +79,7 @@ def void_credit_note(lago_id: str, org: CurrentOrg, session: DbSession) -> dict[
 
 
 @router.post("/credit_notes/{lago_id}/download", response_model=None)
-def download_credit_note(lago_id: str, request: Request, org: CurrentOrg, session: DbSession) -> dict[str, Any] | Response:
+def download_credit_note(lago_id: str, request: Request, org: CurrentOrg,
+                         session: DbSession) -> dict[str, Any] | Response:
     note = documents.download_credit_note(session, request.app.state.settings, org, lago_id)
-    if note is None:  # no document yet: an empty 200, as Lago answers while it makes one
-        return Response(status_code=200)
-    return {"credit_note": credit_note_json(session, note)}
+    return downloaded("credit_note", note, lambda found: credit_note_json(session, found))

@@ -21,6 +21,6 @@ def html(template: str, view: dict[str, Any]) -> str:
 def pdf(page: str) -> bytes:
     """The HTML page printed to PDF. WeasyPrint (and its pango bindings) load on the first
     render: processes that never render a document do not pay for them."""
-    from weasyprint import HTML  # noqa: PLC0415
+    from weasyprint import HTML
 
     return HTML(string=page, base_url=str(TEMPLATES)).write_pdf()  # type: ignore[no-any-return]

@@ -3,12 +3,25 @@ the credential, as Lago's signed file URLs are (HTTP only)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from fastapi import APIRouter, Response
 
 from billow.core.db import ReadSession
 from billow.documents import service
 
 router = APIRouter(tags=["documents"])
+
+T = TypeVar("T")
+
+
+def downloaded(root: str, found: T | None, to_json: Callable[[T], dict[str, Any]]) -> dict[str, Any] | Response:
+    """A ``download`` answer: the object once its document exists, else an empty 200 (as Lago
+    answers while it makes the document)."""
+    if found is None:
+        return Response(status_code=200)
+    return {root: to_json(found)}
 
 
 @router.get("/documents/{token}.pdf")

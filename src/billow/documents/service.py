@@ -57,7 +57,7 @@ class Kind:
     """One kind of document: what it prints and how it is announced."""
 
     name: str  # invoice | credit_note: the object type, and the id's key in the job payload
-    model: type[Invoice] | type[CreditNote]
+    model: type[Invoice | CreditNote]
     template: str
     serialize: Callable[[Session, Any], dict[str, Any]]
     view: Callable[[dict[str, Any], Organization], dict[str, Any]]
