@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 from billow.config import Settings
 from billow.core.db import Database
 from billow.documents import tasks
+from billow.fees import tasks as fee_tasks
 from billow.models import Document, Job
 from tests.conftest import LiveServer, Org
 from tests.documents.support import (
@@ -225,3 +226,21 @@ def test_rendering_turned_off(api: httpx.Client, app_settings: Callable[[Setting
     assert run(database, again.dedupe_key) == ["done"]
     assert ok(api.post(f"invoices/{invoice['lago_id']}/download"))["invoice"]["file_url"]
     assert len(sent(database, org, "invoice.generated")) == 1
+
+
+def test_the_invoice_of_a_pay_in_advance_charge_gets_its_pdf(api: httpx.Client, anon: httpx.Client, at: Clock,
+                                                             database: Database, org: Org) -> None:
+    calls = metric(api, "calls", "count_agg")
+    plan(api, "advance", 0, charges=[{"billable_metric_id": calls, "charge_model": "standard", "pay_in_advance": True,
+                                      "invoiceable": True, "properties": {"amount": "0.5"}}])
+    customer(api, "cus")
+    subscribe(api, at, "sub", "cus", "advance", utc(2024, 3, 1))
+    at(utc(2024, 3, 3, 10))
+    send(api, "sub", "calls", utc(2024, 3, 3, 10))
+    assert fee_tasks.create_fees(database, utc(2024, 3, 3, 10, 0, 10), org.id) == 1
+    [invoice] = invoices(api)
+    assert (invoice["status"], invoice["total_amount_cents"]) == ("finalized", 50)
+    assert run(database, invoice_key(invoice["lago_id"])) == ["done"]
+    content = text(fetch(anon, ok(api.get(f"invoices/{invoice['lago_id']}"))["invoice"]["file_url"]))
+    for shown in (invoice["number"], "calls", "€0.50", "Total €0.50"):
+        assert shown in content, (shown, content)
