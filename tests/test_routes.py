@@ -8,6 +8,7 @@ from fastapi import APIRouter, FastAPI
 
 from billow.config import Settings
 from billow.core.db import Database
+from billow.documents.router import router as documents_router
 from billow.main import ROUTERS, create_app
 
 
@@ -23,7 +24,7 @@ def test_every_domain_route_is_served_once_under_api_v1(tmp_path) -> None:  # ty
     assert len(set(served)) == len(served)
     assert set(expected) <= set(served)
     others = {path for path, _methods in set(served) - set(expected)}
-    assert others == {"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+    assert others == {"/health", "/documents/{token}.pdf", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 
 def test_openapi_document_is_the_one_of_included_routers(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -35,6 +36,7 @@ def test_openapi_document_is_the_one_of_included_routers(tmp_path) -> None:  # t
     for router in ROUTERS:
         api.include_router(router)
     reference.include_router(api)
+    reference.include_router(documents_router)
     health = next(route for route in app.routes if getattr(route, "path", None) == "/health")
     reference.add_api_route("/health", health.endpoint, methods=["GET"], tags=["health"])  # type: ignore[attr-defined]
     with warnings.catch_warnings():

@@ -19,6 +19,10 @@ class Settings(BaseSettings):
     port: int = 3000
     # Public URL of this instance (the `iss` of signed webhooks, links in documents).
     api_url: str = "http://127.0.0.1:3000"
+    # Invoice and credit-note PDFs (billow.documents): off, no document is rendered and
+    # `invoice.generated` / `credit_note.generated` are not sent (Lago's LAGO_DISABLE_PDF_GENERATION).
+    # Their `file_url` is built on `api_url` above.
+    disable_pdf_generation: bool = False
     log_level: str = "info"
     # SQLite waits this long for the write lock before giving up.
     sqlite_busy_timeout_seconds: float = 60.0

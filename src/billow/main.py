@@ -17,6 +17,7 @@ from billow.coupons.router import applied_router as applied_coupons_router
 from billow.coupons.router import coupons_router
 from billow.credit_notes.router import router as credit_notes_router
 from billow.customers.router import router as customers_router
+from billow.documents.router import router as documents_router
 from billow.events.router import IngestMiddleware
 from billow.events.router import router as events_router
 from billow.fees.router import router as fees_router
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
     for router in ROUTERS:
         _add_routes(app, router, "/api/v1")
+    _add_routes(app, documents_router, "")  # file_url: no API key
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, Any]:

@@ -63,8 +63,14 @@ def test_each_periodic_slot_is_enqueued_once_whatever_the_processes(database: Da
         assert session.get(Job, clocks[0].id).state == "done"  # type: ignore[union-attr]
 
 
+def _settings(database: Database, **overrides: Any) -> Settings:
+    """A worker's settings. The shared queue also holds the document jobs of earlier tests'
+    invoices, which a worker runs first (they are older): it ends them without rendering PDFs."""
+    return Settings(database_url=database.url, disable_pdf_generation=True, **overrides)
+
+
 def test_the_worker_thread_runs_jobs_and_stops(database: Database, runs: Runs) -> None:
-    worker = Worker(database, Settings(database_url=database.url, worker_poll_seconds=0.05), periodic=False).start()
+    worker = Worker(database, _settings(database, worker_poll_seconds=0.05), periodic=False).start()
     try:
         with database.unit_of_work() as session:
             job_id = queue.enqueue(session, COUNT, {"key": "threaded"})
@@ -80,7 +86,7 @@ def test_stopping_finishes_the_job_in_hand_and_releases_the_rest(database: Datab
     with database.unit_of_work() as session:
         ids = [queue.enqueue(session, COUNT, {"key": f"batch-{index}"}) for index in range(3)]
     runs.pause = 0.5
-    settings = Settings(database_url=database.url, worker_batch=3, worker_poll_seconds=0.05)
+    settings = _settings(database, worker_batch=3, worker_poll_seconds=0.05)
     worker = Worker(database, settings, periodic=False).start()
     _wait(lambda: bool(runs.active), 20)  # the first job of the batch is running
     worker.stop(20)
@@ -105,7 +111,7 @@ def _wait(condition: Callable[[], bool], seconds: float) -> None:
 def _start_worker(database: Database) -> subprocess.Popen[str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("BILLOW_")}
     env.update(BILLOW_DATABASE_URL=database.url, BILLOW_JOB_LEASE_SECONDS="2", BILLOW_WORKER_POLL_SECONDS="0.1",
-               BILLOW_WEBHOOK_TIMEOUT_SECONDS="20", BILLOW_LOG_LEVEL="warning")
+               BILLOW_WEBHOOK_TIMEOUT_SECONDS="20", BILLOW_LOG_LEVEL="warning", BILLOW_DISABLE_PDF_GENERATION="true")
     for name in ("billing_clock", "webhook_sweeper", "event_errors", "jobs_cleanup"):
         env[f"BILLOW_PERIODIC_{name.upper()}_ENABLED"] = "false"
     process = subprocess.Popen([sys.executable, "-m", "billow.cli", "worker"], env=env, stdout=subprocess.PIPE,

@@ -19,6 +19,8 @@ from billow.credit_notes.schemas import (
     credit_note_json,
 )
 from billow.customers import repository as customers
+from billow.documents import service as documents
+from billow.documents.router import downloaded
 from billow.organizations.auth import CurrentOrg, current_organization
 
 router = APIRouter(tags=["credit_notes"])
@@ -76,8 +78,8 @@ def void_credit_note(lago_id: str, org: CurrentOrg, session: DbSession) -> dict[
     return {"credit_note": credit_note_json(session, service.void(session, org, lago_id))}
 
 
-@router.post("/credit_notes/{lago_id}/download")
-def download_credit_note(lago_id: str, org: CurrentOrg, session: DbSession) -> Response:
-    """No PDF exists yet: Lago answers an empty 200 while the document is being generated."""
-    repository.get(session, org.id, lago_id)
-    return Response(status_code=200)
+@router.post("/credit_notes/{lago_id}/download", response_model=None)
+def download_credit_note(lago_id: str, request: Request, org: CurrentOrg,
+                         session: DbSession) -> dict[str, Any] | Response:
+    note = documents.download_credit_note(session, request.app.state.settings, org, lago_id)
+    return downloaded("credit_note", note, lambda found: credit_note_json(session, found))

@@ -97,7 +97,7 @@ def credit_note_json(session: Session, note: CreditNote) -> dict[str, Any]:
         "coupons_adjustment_amount_cents": note.coupons_adjustment_amount_cents,
         "purchase_order_number": None,
         "self_billed": False,
-        "file_url": None,
+        "file_url": note.file_url,
         "error_details": [],
         "created_at": iso_utc(note.created_at),
         "updated_at": iso_utc(note.updated_at),

@@ -27,6 +27,7 @@ from billow.credit_notes.schemas import (
     credit_note_json,
     estimate_json,
 )
+from billow.documents import tasks as documents
 from billow.models import CreditNote, CreditNoteItem, Fee, Invoice, Organization
 from billow.pricing.credit_notes import (
     CreditItem,
@@ -193,6 +194,7 @@ def issue(session: Session, priced: PricedItems, *, reason: str, credit: int, re
     session.refresh(note)
     webhooks.emit(session, invoice.organization_id, "credit_note.created", "credit_note",
                   credit_note_json(session, note))
+    documents.enqueue_credit_note(session, note.id)
     return note
 
 

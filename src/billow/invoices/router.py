@@ -11,6 +11,8 @@ from billow.core.db import DbSession
 from billow.core.pagination import Paging, page_response
 from billow.core.query import list_param
 from billow.core.wire import JsonBody, RootBody, validate
+from billow.documents import service as documents
+from billow.documents.router import downloaded
 from billow.invoices import one_off, preview, repository, service
 from billow.invoices.schemas import InvoiceFilterParams, InvoiceUpdate, OneOffCreate, invoice_json
 from billow.organizations.auth import CurrentOrg
@@ -72,11 +74,10 @@ def void_invoice(lago_id: str, org: CurrentOrg, session: DbSession) -> dict[str,
 
 
 @router.post("/{lago_id}/download", response_model=None)
-def download_invoice(lago_id: str, org: CurrentOrg, session: DbSession) -> dict[str, Any] | Response:
-    invoice = service.download(session, org, lago_id)
-    if invoice is None:  # no document yet: an empty 200, as Lago answers while it renders one
-        return Response(status_code=200)
-    return {"invoice": invoice_json(session, invoice)}
+def download_invoice(lago_id: str, request: Request, org: CurrentOrg,
+                     session: DbSession) -> dict[str, Any] | Response:
+    invoice = documents.download_invoice(session, request.app.state.settings, org, lago_id)
+    return downloaded("invoice", invoice, lambda found: invoice_json(session, found))
 
 
 @router.post("/{lago_id}/retry")

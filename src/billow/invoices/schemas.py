@@ -162,7 +162,7 @@ def invoice_json(session: Session, invoice: Invoice, *, full: bool = True) -> di
         "total_offsetted_credit_note_amount_cents": offsets,
         "version_number": 4,
         "self_billed": False,
-        "file_url": None,
+        "file_url": invoice.file_url,
         "web_url": None,
         "xml_url": None,
         "purchase_order_number": None,

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from billow.core import clock
 from billow.core.db import Database
 from billow.core.errors import NotAllowed, NotFound
+from billow.documents import tasks as documents
 from billow.invoices import builder, credits, repository
 from billow.invoices.schemas import InvoiceUpdate, invoice_json
 from billow.models import Customer, Fee, Invoice, InvoiceSubscription, Organization, Subscription, Tax
@@ -198,6 +199,7 @@ def close(session: Session, invoice: Invoice, at: datetime) -> None:
     _number(session, invoice, at)
     finalized(invoice, at)
     session.flush()
+    documents.enqueue_invoice(session, invoice.id)
 
 
 def finalized(invoice: Invoice, at: datetime) -> None:
@@ -245,16 +247,6 @@ def refresh(session: Session, organization: Organization, lago_id: str) -> Invoi
     invoice = _draft(session, organization, lago_id)
     recompute(session, invoice, finalize=False)
     return invoice
-
-
-def download(session: Session, organization: Organization, lago_id: str) -> Invoice | None:
-    """The invoice once its PDF exists, ``None`` until then (Lago answers an empty 200 and makes
-    the file). Billow renders no PDF yet, so a finalized invoice answers ``None``; a draft or a
-    voided invoice has no document (404)."""
-    invoice = repository.get(session, organization.id, lago_id)
-    if invoice.status != "finalized":
-        raise NotFound("invoice")
-    return None
 
 
 def retry(session: Session, organization: Organization, lago_id: str) -> Invoice:

@@ -111,6 +111,18 @@ def enqueue(
     return session.scalar(stmt)
 
 
+def enqueue_many(session: Session, name: str, jobs: Sequence[tuple[dict[str, Any], str]]) -> None:
+    """:func:`enqueue` of many jobs of one task in one statement: (payload, dedupe key) each; keys
+    already used are skipped."""
+    if not jobs:
+        return
+    now = clock.now()
+    rows = [{"name": name, "payload": payload, "state": "queued", "dedupe_key": key, "run_at": now, "attempts": 0,
+             "created_at": now, "updated_at": now} for payload, key in jobs]
+    session.execute(_insert(session)(Job).values(rows).on_conflict_do_nothing(index_elements=["dedupe_key"]))
+    session.info[_ENQUEUED] = True
+
+
 def _due(now: datetime) -> Select[tuple[int]]:
     return (
         select(Job.id)

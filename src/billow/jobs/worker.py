@@ -35,7 +35,8 @@ log = logging.getLogger("billow.jobs")
 
 # Modules whose import registers tasks and periodic services (later issues add theirs here).
 TASK_MODULES = ("billow.jobs.services", "billow.webhooks.tasks", "billow.webhooks.event_errors",
-                "billow.invoices.tasks", "billow.fees.tasks", "billow.subscriptions.tasks")
+                "billow.invoices.tasks", "billow.fees.tasks", "billow.subscriptions.tasks",
+                "billow.documents.tasks")
 
 
 @dataclass

@@ -13,6 +13,7 @@ from billow.models.credit import Credit
 from billow.models.credit_note import CreditNote, CreditNoteItem
 from billow.models.customer import Customer, customer_taxes
 from billow.models.customer_metadata import CustomerMetadata
+from billow.models.document import Document
 from billow.models.event import Event
 from billow.models.event_watermark import EventWatermark
 from billow.models.fee import Fee
@@ -51,6 +52,7 @@ __all__ = [
     "CreditNoteItem",
     "Customer",
     "CustomerMetadata",
+    "Document",
     "Event",
     "EventWatermark",
     "Fee",

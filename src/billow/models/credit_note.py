@@ -60,6 +60,8 @@ class CreditNote(IdMixin, OrgScopedMixin, TimestampMixin, Base):
 
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The public URL of its PDF (billow.documents), once rendered.
+    file_url: Mapped[str | None] = mapped_column(String(1024))
 
     customer: Mapped[Customer] = relationship()
     invoice: Mapped[Invoice] = relationship()

@@ -62,5 +62,7 @@ class Invoice(IdMixin, OrgScopedMixin, TimestampMixin, Base):
     finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     payment_status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The public URL of its PDF (billow.documents), once rendered.
+    file_url: Mapped[str | None] = mapped_column(String(1024))
 
     customer: Mapped[Customer] = relationship()

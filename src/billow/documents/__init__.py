@@ -1,0 +1,1 @@
+"""Invoice and credit-note PDFs (see :mod:`billow.documents.service`)."""
