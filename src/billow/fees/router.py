@@ -1,4 +1,4 @@
-"""``/fees`` (HTTP only): the lines of invoices."""
+"""``/fees`` (HTTP only): the lines of invoices, and the payment status of fees without one."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from billow.core import clock
 from billow.core.db import DbSession
 from billow.core.errors import NotFound
 from billow.core.pagination import Paging, page_response
 from billow.core.repository import parse_uuid
-from billow.core.wire import validate
-from billow.fees import repository
+from billow.core.wire import RootBody, validate
+from billow.fees import paid, repository
 from billow.fees.schemas import fee_json
 from billow.models import Fee, Invoice, Subscription
 from billow.organizations.auth import CurrentOrg
@@ -54,4 +55,12 @@ def get_fee(lago_id: str, org: CurrentOrg, session: DbSession) -> dict[str, Any]
     fee = session.scalar(repository.get(org.id, parse_uuid(lago_id, "fee")))
     if fee is None:
         raise NotFound("fee")
+    return {"fee": _json(session, fee)}
+
+
+@router.put("/{lago_id}")
+def update_fee(lago_id: str, org: CurrentOrg, session: DbSession,
+               data: paid.FeeUpdate = RootBody("fee", paid.FeeUpdate)) -> dict[str, Any]:
+    """Only a fee that no invoice carries takes a payment status (405 ``invoiced_fee`` otherwise)."""
+    fee = paid.update(session, org.id, parse_uuid(lago_id, "fee"), data, clock.now())
     return {"fee": _json(session, fee)}

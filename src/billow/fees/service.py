@@ -38,7 +38,8 @@ from billow.pricing.aggregation import Event, high_water_mark
 from billow.pricing.charge_models import ChargeAmount, ChargeInputs, pay_in_advance_fee
 from billow.pricing.filters import BucketKey
 from billow.pricing.periods import BillingWindow, local_date
-from billow.pricing.taxes import fee_tax
+from billow.pricing.proration import round_cents
+from billow.pricing.taxes import fee_tax, percent_of
 from billow.subscriptions.repository import resolve
 from billow.usage import charges, service, store
 from billow.usage.charges import BucketUsage, ChargeUsage
@@ -165,6 +166,10 @@ def _record(session: Session, subscription: Subscription, metric: BillableMetric
         tax = fee_tax(rates, Decimal(fee.amount_cents))
         fee.taxes_rate, fee.taxes_precise_amount_cents, fee.taxes_amount_cents = (
             tax.taxes_rate, tax.precise_amount_cents, tax.amount_cents)
+        names = builder.tax_names(session, subscription.organization_id) if rates else {}
+        fee.applied_taxes = [builder.tax_json(names.get(r.code), r.code, r.rate,
+                                              round_cents(percent_of(Decimal(fee.amount_cents), r.rate)), currency)
+                             for r in rates]
     session.add(fee)
     session.flush()  # the one-fee-per-charge-and-event constraint answers here
     if invoice is not None:

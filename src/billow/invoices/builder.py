@@ -182,7 +182,7 @@ def tax_names(session: Session, organization_id: uuid.UUID) -> dict[str, Tax]:
     return {tax.code: tax for tax in session.scalars(select(Tax).where(Tax.organization_id == organization_id))}
 
 
-def _tax_json(tax: Tax | None, code: str, rate: Decimal, amount_cents: int, currency: str) -> dict[str, Any]:
+def tax_json(tax: Tax | None, code: str, rate: Decimal, amount_cents: int, currency: str) -> dict[str, Any]:
     return {"lago_tax_id": str(tax.id) if tax else None, "tax_name": tax.name if tax else code, "tax_code": code,
             "tax_rate": float(rate), "tax_description": tax.description if tax else None,
             "amount_cents": amount_cents, "amount_currency": currency}
@@ -230,7 +230,7 @@ def apply_totals(invoice: Invoice, fees: list[Fee], books: dict[uuid.UUID | None
         fee.taxes_precise_amount_cents = line.taxes_precise_amount_cents
         fee.taxes_amount_cents = line.taxes_amount_cents
         base = line.sub_total_excluding_taxes_amount_cents
-        fee.applied_taxes = [_tax_json(names.get(r.code), r.code, r.rate, round_cents(percent_of(base, r.rate)),
+        fee.applied_taxes = [tax_json(names.get(r.code), r.code, r.rate, round_cents(percent_of(base, r.rate)),
                                        invoice.currency) for r in fee_rates]
     invoice.fees_amount_cents = totals.fees_amount_cents
     invoice.progressive_billing_credit_amount_cents = totals.progressive_billing_credit_amount_cents
@@ -242,7 +242,7 @@ def apply_totals(invoice: Invoice, fees: list[Fee], books: dict[uuid.UUID | None
     invoice.prepaid_credit_amount_cents = totals.prepaid_credit_amount_cents
     invoice.total_amount_cents = totals.total_amount_cents
     invoice.applied_taxes = [
-        {**_tax_json(names.get(t.code), t.code, t.rate, t.amount_cents, invoice.currency),
+        {**tax_json(names.get(t.code), t.code, t.rate, t.amount_cents, invoice.currency),
          "fees_amount_cents": round_cents(t.base_amount_cents)}
         for t in totals.applied_taxes
     ]
