@@ -47,8 +47,7 @@ from billow.usage.reader import MICROSECOND, Window
 from billow.webhooks import service as webhooks
 
 IN_ADVANCE_CHARGE = invoices.IN_ADVANCE_CHARGE
-# Aggregations whose level can fall within a period (negative values, removed values).
-FALLING = {"sum_agg", "unique_count_agg"}
+FALLING = charges.FALLING
 
 
 @dataclass(frozen=True)
@@ -99,13 +98,17 @@ def price_event(session: Session, subscription: Subscription, metric: BillableMe
         with_event = charges.aggregations(*args, extra=[*same_instant, event],
                                           extra_amount=precise_total_amount_cents)[key]
         after = _inputs(with_event, currency)
-        if metric.aggregation_type in FALLING and not metric.recurring:
-            # Billed only for the rise of the period's high-water mark: refilling is free.
+        if metric.aggregation_type in FALLING and not charge.prorated:
+            # Billed only for the rise of the period's high-water mark: refilling is free. A
+            # recurring metric's mark starts at the level carried into the period (billed on the
+            # invoice that opened it), so only a rise above the carried units is billed.
+            since = before.start if metric.recurring else None
             prior = [other for other in [*store.raw_events(session, organization_id, subscription.external_id,
-                                                           metric.code, before.start, before.stop + MICROSECOND),
+                                                           metric.code, None if metric.recurring else before.start,
+                                                           before.stop + MICROSECOND),
                                          *same_instant]
                      if charges.bucket_of_event(charge, profile, other) == key]
-            mark = high_water_mark(metric.aggregation_type, metric.field_name, prior)
+            mark = high_water_mark(metric.aggregation_type, metric.field_name, prior, since)
             without = replace(without, units=max(mark, without.units))
             after = replace(after, units=max(mark, after.units))
         amount = pay_in_advance_fee(charge.charge_model, charges.properties_of(charge, key), without, after)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, object_session
 
 from billow.core import clock
 from billow.core.money import exponent
+from billow.fees.carried import carried_usage
 from billow.invoices import credits, progressive_credits, repository
 from billow.models import Customer, Fee, Invoice, InvoiceSubscription, Subscription, Tax
 from billow.pricing.invoice import InvoiceTotals, commitment_true_up, compute_invoice
@@ -63,9 +64,15 @@ def charge_fee_rows(session: Session, invoice: Invoice, subscription: Subscripti
     rows: list[Fee] = []
     for charge_usage in usage.charges:
         charge = charge_usage.charge
-        if charge.pay_in_advance or not charge.invoiceable:
+        if not charge.invoiceable:
             continue
-        minimum = prorate(charge.min_amount_cents, window_days, window.charges_duration_days)
+        if charge.pay_in_advance:  # billed per event; a recurring metric's carried units only
+            carried = carried_usage(session, invoice, subscription, charge_usage, window, at)
+            if carried is None:
+                continue
+            charge_usage = carried
+        minimum = prorate(charge.min_amount_cents if not charge.pay_in_advance else 0, window_days,
+                          window.charges_duration_days)
         true_up = max(0, round_cents(minimum) - charge_usage.amount_cents)
         kept = [bucket for bucket in charge_usage.buckets if bucket.units or bucket.amount_cents or bucket.events_count]
         if true_up and not kept:

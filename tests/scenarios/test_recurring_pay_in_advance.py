@@ -1,0 +1,106 @@
+"""Pay-in-advance charges on recurring metrics (lago-semantics 3.2): each event bills its rise of
+the period's high-water mark, which starts at the units carried into the period; the invoice that
+closes a period bills the units carried into the next one (full units even when prorated); current
+usage shows the period's peak, not the level.
+
+Worked example (seats, 10.00 each, recurring sum, invoiceable):
+  March: +5 -> fee 5 x 10.00 = 50.00; -2 -> 0 (level 3, peak 5; nothing refunded).
+  Invoice closing March: plan 10.00 + the 3 carried seats x 10.00 = 40.00.
+  April (mark starts at 3): +4 -> 7, rise 4 -> 40.00; -1 -> 6 -> 0; +2 -> 8, rise 1 -> 10.00;
+  -3 -> 5 -> 0. Current usage: the peak 8 -> 80.00.
+  Invoice closing April: 10.00 + 5 carried x 10.00 = 60.00.
+  May (mark starts at 5): +2 -> 7, rise 2 -> 20.00. Invoice closing May: 10.00 + 7 x 10.00 = 80.00.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from billow.core.db import Database
+from billow.fees import tasks
+from tests.conftest import Org
+from tests.scenarios.conftest import Clock, bill, customer, fee_amounts, invoices, ok, plan, subscribe, utc
+
+
+def _recurring_metric(api: httpx.Client, code: str, aggregation_type: str) -> str:
+    body = {"name": code, "code": code, "aggregation_type": aggregation_type, "field_name": "n", "recurring": True}
+    return ok(api.post("billable_metrics", json={"billable_metric": body}))["billable_metric"]["lago_id"]
+
+
+def _send(api: httpx.Client, at: Clock, database: Database, org: Org, transaction_id: str, code: str,
+          when: datetime, **properties: Any) -> None:
+    at(when)
+    ok(api.post("events", json={"event": {"transaction_id": transaction_id, "external_subscription_id": "sub",
+                                          "code": code, "timestamp": int(when.timestamp()), "properties": properties}}))
+    assert tasks.create_fees(database, when.replace(second=30), org.id) == 1
+
+
+def _event_fees(api: httpx.Client) -> list[tuple[str, int, str, str]]:
+    """(event, amount, units, total aggregated units) of each per-event fee, oldest first."""
+    listed = ok(api.get("fees", params={"external_subscription_id": "sub"}))["fees"]
+    return [(fee["event_transaction_id"], fee["amount_cents"], fee["units"], fee["total_aggregated_units"])
+            for fee in listed if fee["event_transaction_id"]]
+
+
+def _usage(api: httpx.Client) -> dict[str, Any]:
+    usage = ok(api.get("customers/cus/current_usage", params={"external_subscription_id": "sub"}))["customer_usage"]
+    [charge] = usage["charges_usage"]
+    return charge  # type: ignore[no-any-return]
+
+
+def _period_invoices(api: httpx.Client) -> list[dict[str, Any]]:
+    return [invoice for invoice in invoices(api)
+            if invoice["billing_periods"][0]["invoicing_reason"] == "subscription_periodic"]
+
+
+def test_seats_over_three_periods(api: httpx.Client, at: Clock, database: Database, org: Org) -> None:
+    seats = _recurring_metric(api, "seats", "sum_agg")
+    plan(api, "p", 1000, charges=[{"billable_metric_id": seats, "charge_model": "standard", "pay_in_advance": True,
+                                   "invoiceable": True, "properties": {"amount": "10"}}])
+    customer(api, "cus")
+    subscribe(api, at, "sub", "cus", "p", utc(2024, 3, 1))
+
+    _send(api, at, database, org, "m1", "seats", utc(2024, 3, 3, 10), n=5)
+    _send(api, at, database, org, "m2", "seats", utc(2024, 3, 10, 10), n=-2)
+    assert _event_fees(api) == [("m1", 5000, "5", "5"), ("m2", 0, "0", "3")]
+    usage = _usage(api)  # the peak of March, 5 seats, not the level 3
+    assert (usage["units"], usage["amount_cents"]) == ("5", 5000)
+
+    bill(database, org, utc(2024, 4, 1, 1))
+    [march] = _period_invoices(api)
+    # The plan 10.00 and the 3 seats carried into April, 3 x 10.00.
+    assert fee_amounts(march) == [("subscription", "p", 1000), ("charge", "seats", 3000)]
+    assert march["fees"][1]["units"] == "3"
+    assert march["total_amount_cents"] == 4000
+
+    _send(api, at, database, org, "a1", "seats", utc(2024, 4, 5, 10), n=4)
+    _send(api, at, database, org, "a2", "seats", utc(2024, 4, 6, 10), n=-1)
+    _send(api, at, database, org, "a3", "seats", utc(2024, 4, 7, 10), n=2)
+    _send(api, at, database, org, "a4", "seats", utc(2024, 4, 8, 10), n=-3)
+    # 3 carried: +4 -> 7 bills 4; -1 -> 6 nothing; +2 -> 8 bills the 1 above the peak of 7; -3 -> 5.
+    assert _event_fees(api)[2:] == [("a1", 4000, "4", "7"), ("a2", 0, "0", "6"), ("a3", 1000, "1", "8"),
+                                    ("a4", 0, "0", "5")]
+    usage = _usage(api)  # April's peak, 8 seats
+    assert (usage["units"], usage["amount_cents"]) == ("8", 8000)
+
+    bill(database, org, utc(2024, 5, 1, 1))
+    april = _period_invoices(api)[1]
+    assert fee_amounts(april) == [("subscription", "p", 1000), ("charge", "seats", 5000)]
+    assert april["total_amount_cents"] == 6000
+
+    _send(api, at, database, org, "y1", "seats", utc(2024, 5, 3, 10), n=2)
+    assert _event_fees(api)[-1] == ("y1", 2000, "2", "7")
+    usage = _usage(api)
+    assert (usage["units"], usage["amount_cents"]) == ("7", 7000)
+    bill(database, org, utc(2024, 6, 1, 1))
+    may = _period_invoices(api)[2]
+    assert fee_amounts(may) == [("subscription", "p", 1000), ("charge", "seats", 7000)]
+    assert may["total_amount_cents"] == 8000
+    # Every per-event fee had its own invoice; none is billed twice.
+    per_event = [invoice for invoice in invoices(api)
+                 if invoice["billing_periods"][0]["invoicing_reason"] == "in_advance_charge"]
+    assert sorted(invoice["total_amount_cents"] for invoice in per_event) == sorted(
+        amount for _, amount, _, _ in _event_fees(api))
