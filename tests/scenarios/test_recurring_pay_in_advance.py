@@ -104,3 +104,44 @@ def test_seats_over_three_periods(api: httpx.Client, at: Clock, database: Databa
                  if invoice["billing_periods"][0]["invoicing_reason"] == "in_advance_charge"]
     assert sorted(invoice["total_amount_cents"] for invoice in per_event) == sorted(
         amount for _, amount, _, _ in _event_fees(api))
+
+
+def test_prorated_unique_count_carries_full_units(api: httpx.Client, at: Clock, database: Database, org: Org) -> None:
+    seats = _recurring_metric(api, "seats", "unique_count_agg")
+    plan(api, "p", 0, charges=[{"billable_metric_id": seats, "charge_model": "standard", "pay_in_advance": True,
+                                "invoiceable": True, "prorated": True, "properties": {"amount": "31"}}])
+    customer(api, "cus")
+    subscribe(api, at, "sub", "cus", "p", utc(2024, 3, 1))
+    # Alice from March 22: 10 of 31 days, 0.32259 (ceil 5) x 31.00 = 10.00029 -> 10.00.
+    _send(api, at, database, org, "alice", "seats", utc(2024, 3, 22, 10), n="alice")
+    assert _event_fees(api) == [("alice", 1000, "0.32259", "1")]
+
+    bill(database, org, utc(2024, 4, 1, 1))
+    [march] = _period_invoices(api)
+    # Carried into April: 1 seat, billed in full (not prorated): 31.00.
+    assert fee_amounts(march) == [("subscription", "p", 0), ("charge", "seats", 3100)]
+    assert march["fees"][1]["units"] == "1"
+
+    # Bob from April 16: 15 of 30 days above Alice's carried seat: 0.5 x 31.00 = 15.50.
+    _send(api, at, database, org, "bob", "seats", utc(2024, 4, 16, 10), n="bob")
+    assert _event_fees(api)[-1][:2] == ("bob", 1550)
+    bill(database, org, utc(2024, 5, 1, 1))
+    april = _period_invoices(api)[1]
+    assert fee_amounts(april) == [("subscription", "p", 0), ("charge", "seats", 6200)]  # 2 seats carried into May, in full
+
+
+def test_the_final_invoice_bills_no_carried_units(api: httpx.Client, at: Clock, database: Database, org: Org) -> None:
+    seats = _recurring_metric(api, "seats", "sum_agg")
+    plan(api, "p", 3000, charges=[{"billable_metric_id": seats, "charge_model": "standard", "pay_in_advance": True,
+                                   "invoiceable": True, "properties": {"amount": "10"}}])
+    customer(api, "cus")
+    subscribe(api, at, "sub", "cus", "p", utc(2024, 4, 1))
+    _send(api, at, database, org, "s1", "seats", utc(2024, 4, 3, 10), n=5)
+    at(utc(2024, 4, 15, 12))
+    ok(api.delete("subscriptions/sub"))
+    bill(database, org, utc(2024, 4, 15, 13))
+    [final] = [invoice for invoice in invoices(api)
+               if invoice["billing_periods"][0]["invoicing_reason"] == "subscription_terminating"]
+    # April 1 to 15: 15 of 30 days x 30.00 = 15.00; the 5 seats were billed by their event, and
+    # nothing is carried past the end.
+    assert fee_amounts(final) == [("subscription", "p", 1500)]

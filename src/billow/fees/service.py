@@ -38,6 +38,7 @@ from billow.pricing.aggregation import Event, high_water_mark
 from billow.pricing.charge_models import ChargeAmount, ChargeInputs, pay_in_advance_fee
 from billow.pricing.filters import BucketKey
 from billow.pricing.periods import BillingWindow, local_date
+from billow.pricing.prorated import ProrationWindow, advance_prorated_units
 from billow.pricing.proration import round_cents
 from billow.pricing.taxes import fee_tax, percent_of
 from billow.subscriptions.repository import resolve
@@ -93,12 +94,14 @@ def price_event(session: Session, subscription: Subscription, metric: BillableMe
     fees = []
     for charge in in_advance_charges(session, subscription, metric):
         key = charges.bucket_of_event(charge, profile, event)
-        args = (session, organization_id, subscription.external_id, charge, metric, profile, before)
+        # A prorated charge prices the rise of the full (unprorated) units, then prorates it.
+        plain = replace(charge, prorated=False)
+        args = (session, organization_id, subscription.external_id, plain, metric, profile, before)
         without = _inputs(charges.aggregations(*args, extra=same_instant).get(key), currency)
         with_event = charges.aggregations(*args, extra=[*same_instant, event],
                                           extra_amount=precise_total_amount_cents)[key]
         after = _inputs(with_event, currency)
-        if metric.aggregation_type in FALLING and not charge.prorated:
+        if metric.aggregation_type in FALLING:
             # Billed only for the rise of the period's high-water mark: refilling is free. A
             # recurring metric's mark starts at the level carried into the period (billed on the
             # invoice that opened it), so only a rise above the carried units is billed.
@@ -111,6 +114,10 @@ def price_event(session: Session, subscription: Subscription, metric: BillableMe
             mark = high_water_mark(metric.aggregation_type, metric.field_name, prior, since)
             without = replace(without, units=max(mark, without.units))
             after = replace(after, units=max(mark, after.units))
+        if charge.prorated:  # standard only: the rise for the days left, ceil(5) (lago-semantics 1.4)
+            rise = advance_prorated_units(max(after.units - without.units, Decimal(0)), event.timestamp,
+                                          ProrationWindow.of(billing))
+            without, after = replace(without, units=Decimal(0)), replace(after, units=rise)
         amount = pay_in_advance_fee(charge.charge_model, charges.properties_of(charge, key), without, after)
         fees.append(EventFee(charge, key, amount, to_minor_units(amount.amount, currency),
                              with_event.aggregation.units, billing))
