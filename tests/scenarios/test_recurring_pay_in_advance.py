@@ -30,6 +30,18 @@ def _recurring_metric(api: httpx.Client, code: str, aggregation_type: str) -> st
     return ok(api.post("billable_metrics", json={"billable_metric": body}))["billable_metric"]["lago_id"]
 
 
+def _seats(api: httpx.Client, at: Clock, aggregation_type: str, amount_cents: int, unit_price: str,
+           start: datetime, **charge: Any) -> None:
+    """Plan ``p`` (``amount_cents`` a month in arrears) with one invoiceable pay-in-advance charge on
+    a recurring ``seats`` metric at ``unit_price`` a seat; customer ``cus`` on it from ``start``."""
+    seats = _recurring_metric(api, "seats", aggregation_type)
+    plan(api, "p", amount_cents, charges=[{"billable_metric_id": seats, "charge_model": "standard",
+                                           "pay_in_advance": True, "invoiceable": True,
+                                           "properties": {"amount": unit_price}, **charge}])
+    customer(api, "cus")
+    subscribe(api, at, "sub", "cus", "p", start)
+
+
 def _send(api: httpx.Client, at: Clock, database: Database, org: Org, transaction_id: str, code: str,
           when: datetime, **properties: Any) -> None:
     at(when)
@@ -57,11 +69,7 @@ def _period_invoices(api: httpx.Client) -> list[dict[str, Any]]:
 
 
 def test_seats_over_three_periods(api: httpx.Client, at: Clock, database: Database, org: Org) -> None:
-    seats = _recurring_metric(api, "seats", "sum_agg")
-    plan(api, "p", 1000, charges=[{"billable_metric_id": seats, "charge_model": "standard", "pay_in_advance": True,
-                                   "invoiceable": True, "properties": {"amount": "10"}}])
-    customer(api, "cus")
-    subscribe(api, at, "sub", "cus", "p", utc(2024, 3, 1))
+    _seats(api, at, "sum_agg", 1000, "10", utc(2024, 3, 1))
 
     _send(api, at, database, org, "m1", "seats", utc(2024, 3, 3, 10), n=5)
     _send(api, at, database, org, "m2", "seats", utc(2024, 3, 10, 10), n=-2)
@@ -107,11 +115,7 @@ def test_seats_over_three_periods(api: httpx.Client, at: Clock, database: Databa
 
 
 def test_prorated_unique_count_carries_full_units(api: httpx.Client, at: Clock, database: Database, org: Org) -> None:
-    seats = _recurring_metric(api, "seats", "unique_count_agg")
-    plan(api, "p", 0, charges=[{"billable_metric_id": seats, "charge_model": "standard", "pay_in_advance": True,
-                                "invoiceable": True, "prorated": True, "properties": {"amount": "31"}}])
-    customer(api, "cus")
-    subscribe(api, at, "sub", "cus", "p", utc(2024, 3, 1))
+    _seats(api, at, "unique_count_agg", 0, "31", utc(2024, 3, 1), prorated=True)
     # Alice from March 22: 10 of 31 days, 0.32259 (ceil 5) x 31.00 = 10.00029 -> 10.00.
     _send(api, at, database, org, "alice", "seats", utc(2024, 3, 22, 10), n="alice")
     assert _event_fees(api) == [("alice", 1000, "0.32259", "1")]
@@ -131,11 +135,7 @@ def test_prorated_unique_count_carries_full_units(api: httpx.Client, at: Clock, 
 
 
 def test_the_final_invoice_bills_no_carried_units(api: httpx.Client, at: Clock, database: Database, org: Org) -> None:
-    seats = _recurring_metric(api, "seats", "sum_agg")
-    plan(api, "p", 3000, charges=[{"billable_metric_id": seats, "charge_model": "standard", "pay_in_advance": True,
-                                   "invoiceable": True, "properties": {"amount": "10"}}])
-    customer(api, "cus")
-    subscribe(api, at, "sub", "cus", "p", utc(2024, 4, 1))
+    _seats(api, at, "sum_agg", 3000, "10", utc(2024, 4, 1))
     _send(api, at, database, org, "s1", "seats", utc(2024, 4, 3, 10), n=5)
     at(utc(2024, 4, 15, 12))
     ok(api.delete("subscriptions/sub"))
