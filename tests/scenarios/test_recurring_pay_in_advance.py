@@ -1,7 +1,8 @@
 """Pay-in-advance charges on recurring metrics (lago-semantics 3.2): each event bills its rise of
 the period's high-water mark, which starts at the units carried into the period; the invoice that
-closes a period bills the units carried into the next one (full units even when prorated); current
-usage shows the period's peak, not the level.
+closes a period bills the units carried into the next one (full units even when prorated), or, for
+a charge that is not invoiceable, a fee without invoice is recorded for them; current usage shows
+the period's peak, not the level.
 
 Worked example (seats, 10.00 each, recurring sum, invoiceable):
   March: +5 -> fee 5 x 10.00 = 50.00; -2 -> 0 (level 3, peak 5; nothing refunded).
@@ -14,15 +15,18 @@ Worked example (seats, 10.00 each, recurring sum, invoiceable):
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
 from billow.core.db import Database
 from billow.fees import tasks
+from billow.models import Webhook
 from tests.conftest import Org
-from tests.scenarios.conftest import Clock, bill, customer, fee_amounts, invoices, ok, plan, subscribe, utc
+from tests.scenarios.conftest import Clock, bill, customer, fee_amounts, invoices, listen, ok, plan, subscribe, utc
 
 
 def _recurring_metric(api: httpx.Client, code: str, aggregation_type: str) -> str:
@@ -145,3 +149,40 @@ def test_the_final_invoice_bills_no_carried_units(api: httpx.Client, at: Clock, 
     # April 1 to 15: 15 of 30 days x 30.00 = 15.00; the 5 seats were billed by their event, and
     # nothing is carried past the end.
     assert fee_amounts(final) == [("subscription", "p", 1500)]
+
+
+def test_a_charge_that_is_not_invoiceable_records_a_fee_for_the_carried_units(
+        api: httpx.Client, at: Clock, database: Database, org: Org) -> None:
+    listen(api)
+    _seats(api, at, "unique_count_agg", 1000, "12", utc(2024, 3, 1), invoiceable=False, regroup_paid_fees="invoice")
+    _send(api, at, database, org, "alice", "seats", utc(2024, 3, 15, 10), n="alice")
+    assert _event_fees(api) == [("alice", 1200, "1", "1")]
+
+    bill(database, org, utc(2024, 4, 1, 1))
+    [march] = _period_invoices(api)
+    assert fee_amounts(march) == [("subscription", "p", 1000)]  # the seat is not invoiced
+    listed = ok(api.get("fees", params={"external_subscription_id": "sub", "fee_type": "charge"}))["fees"]
+    renewed = [fee for fee in listed if fee["event_transaction_id"] is None]
+    # April opens with Alice's carried seat: one fee without invoice, 12.00, for April.
+    assert [(fee["amount_cents"], fee["units"], fee["lago_invoice_id"], fee["from_date"], fee["to_date"])
+            for fee in renewed] == [(1200, "1", None, "2024-04-01T00:00:00Z", "2024-04-30T23:59:59Z")]
+    created = [body["fee"]["lago_id"] for kind, body in _fee_webhooks(database, org)]
+    assert created[-1] == renewed[0]["lago_id"]
+
+    at(utc(2024, 4, 2))
+    ok(api.put(f"fees/{renewed[0]['lago_id']}", json={"fee": {"payment_status": "succeeded"}}))
+    bill(database, org, utc(2024, 5, 1, 1))
+    [advance] = [invoice for invoice in invoices(api) if invoice["invoice_type"] == "advance_charges"]
+    assert (fee_amounts(advance), advance["total_amount_cents"], advance["payment_status"]) == (
+        [("charge", "seats", 1200)], 1200, "succeeded")
+    # May opens with the same seat: a second renewal fee, pending.
+    listed = ok(api.get("fees", params={"external_subscription_id": "sub", "fee_type": "charge"}))["fees"]
+    assert [(fee["from_date"], fee["payment_status"]) for fee in listed if fee["event_transaction_id"] is None] == [
+        ("2024-04-01T00:00:00Z", "succeeded"), ("2024-05-01T00:00:00Z", "pending")]
+
+
+def _fee_webhooks(database: Database, org: Org) -> list[tuple[str, dict[str, Any]]]:
+    with database.unit_of_work(write=False) as session:
+        rows = session.execute(select(Webhook.webhook_type, Webhook.body).where(
+            Webhook.organization_id == org.id, Webhook.webhook_type == "fee.created").order_by(Webhook.job_id)).all()
+    return [(kind, json.loads(body)) for kind, body in rows]

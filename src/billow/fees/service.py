@@ -31,7 +31,7 @@ from billow.core.money import exponent, to_minor_units
 from billow.fees.schemas import fee_json
 from billow.invoices import builder
 from billow.invoices import service as invoices
-from billow.models import BillableMetric, Fee, InvoiceSubscription, Subscription
+from billow.models import BillableMetric, Fee, Invoice, InvoiceSubscription, Subscription
 from billow.models import Event as EventRow
 from billow.plans.versions import ChargePrice
 from billow.pricing.aggregation import Event, high_water_mark
@@ -153,41 +153,56 @@ def create_for_event(session: Session, row: EventRow, now: datetime) -> list[Fee
 def _record(session: Session, subscription: Subscription, metric: BillableMetric, row: EventRow,
             priced: EventFee, now: datetime) -> Fee:
     customer, charge = subscription.customer, priced.charge
-    currency = service.pricing_for(session, subscription.organization_id, subscription).snapshot.amount_currency
     bucket = BucketUsage(priced.key[0], charges.group_of_key(charge, priced.key), priced.amount.units,
                          priced.total_aggregated_units, 1, priced.amount.amount, priced.amount_cents)
     window = priced.window
-    invoice = None
-    if charge.invoiceable:
-        invoice = invoices.new_invoice(session, customer, currency, local_date(now, customer.applicable_timezone))
-        session.add(InvoiceSubscription(
-            organization_id=subscription.organization_id, invoice_id=invoice.id, subscription_id=subscription.id,
-            invoicing_reason=IN_ADVANCE_CHARGE, from_datetime=window.from_datetime, to_datetime=window.to_datetime,
-            charges_from_datetime=window.charges_from_datetime, charges_to_datetime=window.charges_to_datetime,
-            pay_in_advance_event_id=row.id))
-    fee = builder.bucket_fee(invoice, subscription, ChargeUsage(charge, metric), bucket, currency,
-                             Decimal(10) ** exponent(currency), window.charges_from_datetime,
-                             window.charges_to_datetime)
-    fee.position, fee.pay_in_advance, fee.invoiceable = 1, True, charge.invoiceable
-    fee.pay_in_advance_event_id, fee.event_transaction_id = row.id, row.transaction_id
-    if invoice is None:
-        rates = service.charge_fee_taxes(service.pricing_for(session, subscription.organization_id, subscription),
-                                         customer)(charge)
-        tax = fee_tax(rates, Decimal(fee.amount_cents))
-        fee.taxes_rate, fee.taxes_precise_amount_cents, fee.taxes_amount_cents = (
-            tax.taxes_rate, tax.precise_amount_cents, tax.amount_cents)
-        names = builder.tax_names(session, subscription.organization_id) if rates else {}
-        fee.applied_taxes = [builder.tax_json(names.get(r.code), r.code, r.rate,
-                                              round_cents(percent_of(Decimal(fee.amount_cents), r.rate)), currency)
-                             for r in rates]
+    if not charge.invoiceable:
+        return record_uninvoiced(session, subscription, ChargeUsage(charge, metric), bucket, window, now, row)
+    currency = service.pricing_for(session, subscription.organization_id, subscription).snapshot.amount_currency
+    invoice = invoices.new_invoice(session, customer, currency, local_date(now, customer.applicable_timezone))
+    session.add(InvoiceSubscription(
+        organization_id=subscription.organization_id, invoice_id=invoice.id, subscription_id=subscription.id,
+        invoicing_reason=IN_ADVANCE_CHARGE, from_datetime=window.from_datetime, to_datetime=window.to_datetime,
+        charges_from_datetime=window.charges_from_datetime, charges_to_datetime=window.charges_to_datetime,
+        pay_in_advance_event_id=row.id))
+    fee = _fee(invoice, subscription, ChargeUsage(charge, metric), bucket, window, currency, row)
     session.add(fee)
     session.flush()  # the one-fee-per-charge-and-event constraint answers here
-    if invoice is not None:
-        invoices.issue(session, invoice, now)
-    else:
-        webhooks.emit(session, subscription.organization_id, "fee.created", "fee",
-                      fee_json(fee, None, customer, subscription))
+    invoices.issue(session, invoice, now)
     return fee
 
 
-__all__ = ["EventFee", "create_for_event", "in_advance_charges", "price_event"]
+def _fee(invoice: Invoice | None, subscription: Subscription, usage: ChargeUsage, bucket: BucketUsage,
+         window: BillingWindow, currency: str, row: EventRow | None) -> Fee:
+    fee = builder.bucket_fee(invoice, subscription, usage, bucket, currency, Decimal(10) ** exponent(currency),
+                             window.charges_from_datetime, window.charges_to_datetime)
+    fee.position, fee.pay_in_advance, fee.invoiceable = 1, True, usage.charge.invoiceable
+    if row is not None:
+        fee.pay_in_advance_event_id, fee.event_transaction_id = row.id, row.transaction_id
+    return fee
+
+
+def record_uninvoiced(session: Session, subscription: Subscription, usage: ChargeUsage, bucket: BucketUsage,
+                      window: BillingWindow, now: datetime, row: EventRow | None = None) -> Fee:
+    """The fee of a charge that is not invoiceable (of event ``row``, if any) over ``window``: taxed
+    on its own and announced with ``fee.created``."""
+    customer, charge = subscription.customer, usage.charge
+    pricing = service.pricing_for(session, subscription.organization_id, subscription)
+    currency = pricing.snapshot.amount_currency
+    fee = _fee(None, subscription, usage, bucket, window, currency, row)
+    rates = service.charge_fee_taxes(pricing, customer)(charge)
+    tax = fee_tax(rates, Decimal(fee.amount_cents))
+    fee.taxes_rate, fee.taxes_precise_amount_cents, fee.taxes_amount_cents = (
+        tax.taxes_rate, tax.precise_amount_cents, tax.amount_cents)
+    names = builder.tax_names(session, subscription.organization_id) if rates else {}
+    fee.applied_taxes = [builder.tax_json(names.get(r.code), r.code, r.rate,
+                                          round_cents(percent_of(Decimal(fee.amount_cents), r.rate)), currency)
+                         for r in rates]
+    session.add(fee)
+    session.flush()  # the one-fee-per-charge-and-event constraint answers here
+    webhooks.emit(session, subscription.organization_id, "fee.created", "fee",
+                  fee_json(fee, None, customer, subscription))
+    return fee
+
+
+__all__ = ["EventFee", "create_for_event", "in_advance_charges", "price_event", "record_uninvoiced"]
