@@ -135,7 +135,8 @@ def test_prorated_unique_count_carries_full_units(api: httpx.Client, at: Clock, 
     assert _event_fees(api)[-1][:2] == ("bob", 1550)
     bill(database, org, utc(2024, 5, 1, 1))
     april = _period_invoices(api)[1]
-    assert fee_amounts(april) == [("subscription", "p", 0), ("charge", "seats", 6200)]  # 2 seats carried into May, in full
+    # 2 seats carried into May, in full.
+    assert fee_amounts(april) == [("subscription", "p", 0), ("charge", "seats", 6200)]
 
 
 def test_the_final_invoice_bills_no_carried_units(api: httpx.Client, at: Clock, database: Database, org: Org) -> None:

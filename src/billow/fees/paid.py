@@ -17,7 +17,7 @@ commits.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from billow.core.errors import NotAllowed, NotFound
 from billow.invoices import service as invoices
 from billow.models import Fee, Invoice, InvoiceSubscription, Subscription
-from billow.pricing.periods import ONE_SECOND, local_date
+from billow.pricing.periods import ONE_SECOND
 from billow.usage.service import pricing_for
 
 ADVANCE_CHARGES = "advance_charges"
@@ -63,11 +63,12 @@ def regroups(session: Session, subscription: Subscription) -> bool:
     return any(c.pay_in_advance and not c.invoiceable and c.regroup_paid_fees == "invoice" for c in charges)
 
 
-def bill_paid_fees(session: Session, subscription: Subscription, window_end: datetime, at: datetime, *,
-                   terminating: bool = False) -> Invoice | None:
+def bill_paid_fees(session: Session, subscription: Subscription, window_end: datetime, issuing_date: date,
+                   at: datetime, *, terminating: bool = False) -> Invoice | None:
     """The ``advance_charges`` invoice of the subscription's fees paid before ``window_end`` (the
     instant after the charges window just billed) and not on an invoice yet, of windows ended by
-    then (any window when the subscription ends there); ``None`` when there is none."""
+    then (any window when the subscription ends there), issued with the invoice of that window;
+    ``None`` when there is none."""
     if not regroups(session, subscription):
         return None
     conditions = [Fee.subscription_id == subscription.id, Fee.invoice_id.is_(None), Fee.payment_status == "succeeded",
@@ -77,9 +78,8 @@ def bill_paid_fees(session: Session, subscription: Subscription, window_end: dat
     fees = list(session.scalars(select(Fee).where(*conditions).order_by(Fee.created_at, Fee.id)))
     if not fees:
         return None
-    customer = subscription.customer
-    invoice = invoices.new_invoice(session, customer, fees[0].amount_currency,
-                                   local_date(window_end - ONE_SECOND, customer.applicable_timezone), ADVANCE_CHARGES)
+    invoice = invoices.new_invoice(session, subscription.customer, fees[0].amount_currency, issuing_date,
+                                   ADVANCE_CHARGES)
     invoice.grace_period_ends_at = None
     session.add(InvoiceSubscription(
         organization_id=subscription.organization_id, invoice_id=invoice.id, subscription_id=subscription.id,

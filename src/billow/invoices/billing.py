@@ -331,7 +331,8 @@ def bill_period(session: Session, subscription_id: uuid.UUID, due: Due, at: date
         window_end = due.charges_window.charges_to_datetime + ONE_SECOND
         if due.reason == PERIODIC:
             renewal.renew_uninvoiced(session, subscription, window_end, at)
-        paid.bill_paid_fees(session, subscription, window_end, at, terminating=due.reason == TERMINATING)
+        paid.bill_paid_fees(session, subscription, window_end, due.issuing_date, at,
+                            terminating=due.reason == TERMINATING)
     return billed(subscription, due, invoice)
 
 
