@@ -70,6 +70,10 @@ def test_paid_fees_are_gathered_on_an_already_paid_invoice(api: httpx.Client, at
     bad = _pay(api, "t3", "paid")
     assert bad.status_code == 422 and "payment_status" in bad.json()["error_details"]
     assert _fee(api, "t3")["payment_status"] == "pending"  # the refused update changed nothing
+    listed = ok(api.get("fees", params={"payment_status": "succeeded"}))["fees"]
+    assert sorted(fee["event_transaction_id"] for fee in listed) == ["t1", "t2"]
+    [found] = ok(api.get("fees", params={"event_transaction_id": "t3"}))["fees"]
+    assert found["amount_cents"] == 100
 
     bill(database, org, utc(2024, 4, 1, 1))
     advance, subscription_invoice = sorted(invoices(api), key=lambda invoice: invoice["invoice_type"])

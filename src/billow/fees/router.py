@@ -27,6 +27,8 @@ class FeeFilterParams(BaseModel):
     external_subscription_id: str | None = None
     fee_type: Literal["charge", "subscription", "commitment", "add_on"] | None = None
     currency: str | None = None
+    payment_status: Literal["pending", "succeeded", "failed", "refunded"] | None = None
+    event_transaction_id: str | None = None
 
 
 def _json(session: Session, fee: Fee) -> dict[str, Any]:
@@ -45,7 +47,7 @@ def list_fees(request: Request, org: CurrentOrg, session: DbSession, paging: Pag
     params = request.query_params
     parsed = validate(FeeFilterParams, {name: params[name] for name in FeeFilterParams.model_fields if params.get(name)})
     filters = repository.FeeFilters(parsed.external_customer_id, parsed.external_subscription_id, parsed.fee_type,
-                                    parsed.currency)
+                                    parsed.currency, parsed.payment_status, parsed.event_transaction_id)
     return page_response("fees", session, repository.list_query(org.id, filters), paging,
                          lambda fee: _json(session, fee))
 
