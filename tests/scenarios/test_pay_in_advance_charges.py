@@ -247,6 +247,14 @@ def test_a_sum_falling_and_rising_again_bills_only_the_new_peak(api: httpx.Clien
     # 1000 x 0.01 = 10.00; the fall to 600 is not refunded (0); back to 1400: only 400 above the
     # peak of 1000 are billed, 4.00.
     assert _fees(api) == [("t1", "tokens", 1000, "1000"), ("t2", "tokens", 0, "0"), ("t3", "tokens", 400, "400")]
+    # Down to 900 again: current usage shows the period's peak, 1400 tokens x 0.01 = 14.00, what
+    # the events were billed for (the in-arrears storage shows its level).
+    _send(api, "t4", "tokens", later + timedelta(minutes=1), n=-500)
+    at(later + timedelta(minutes=2))
+    usage = ok(api.get("customers/cus/current_usage", params={"external_subscription_id": "sub"}))["customer_usage"]
+    shown = {charge["billable_metric"]["code"]: (charge["units"], charge["amount_cents"])
+             for charge in usage["charges_usage"]}
+    assert shown["tokens"] == ("1400", 1400)
 
 
 def test_events_of_an_organization_without_pay_in_advance_charges_only_move_the_watermark(
