@@ -5,7 +5,11 @@ without it, the window bounded at the event (events of the same instant count in
 :func:`billow.pricing.charge_models.pay_in_advance_fee`, rounded once to the currency's minor unit.
 For sums and unique counts (whose level can fall) both sides are lifted to the period's
 high-water mark before the event, so an event is billed only for how much it raises the mark
-(lago-semantics 3.2: +10, -4, +8 bill 10, 0 and 4 units).
+(lago-semantics 3.2: +10, -4, +8 bill 10, 0 and 4 units). On a recurring metric the mark starts at
+the level carried into the period, which the invoice closing the previous period billed
+(:mod:`billow.fees.carried`): 3 seats carried, then +4, -1, +2 bill 4, 0 and 1. A prorated charge
+(standard only) bills the rise of the full units for the days left in the period, ``ceil(5)``
+(lago-semantics 1.4).
 :func:`price_event` is that rule for a stored event and for the one ``POST /events/estimate_fees``
 prices without storing it, so an estimate equals the fee created for the same event.
 
@@ -13,7 +17,7 @@ prices without storing it, so an estimate equals the fee created for the same ev
 event's metric on the subscription that carried the event's external id at its timestamp. An
 invoiceable charge's fee gets its own invoice (invoicing reason ``in_advance_charge``), issued as
 any invoice (draft during the grace period, else finalized); a charge that is not invoiceable only
-records the fee and announces it with ``fee.created``. A fee is unique per charge and event (a
+records the fee (:func:`record_uninvoiced`, taxed on its own) and announces it with ``fee.created``. A fee is unique per charge and event (a
 database constraint). Nothing here commits.
 """
 
@@ -48,7 +52,6 @@ from billow.usage.reader import MICROSECOND, Window
 from billow.webhooks import service as webhooks
 
 IN_ADVANCE_CHARGE = invoices.IN_ADVANCE_CHARGE
-FALLING = charges.FALLING
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ def price_event(session: Session, subscription: Subscription, metric: BillableMe
         with_event = charges.aggregations(*args, extra=[*same_instant, event],
                                           extra_amount=precise_total_amount_cents)[key]
         after = _inputs(with_event, currency)
-        if metric.aggregation_type in FALLING:
+        if metric.aggregation_type in charges.FALLING:
             # Billed only for the rise of the period's high-water mark: refilling is free. A
             # recurring metric's mark starts at the level carried into the period (billed on the
             # invoice that opened it), so only a rise above the carried units is billed.

@@ -238,7 +238,7 @@ def apply_totals(invoice: Invoice, fees: list[Fee], books: dict[uuid.UUID | None
         fee.taxes_amount_cents = line.taxes_amount_cents
         base = line.sub_total_excluding_taxes_amount_cents
         fee.applied_taxes = [tax_json(names.get(r.code), r.code, r.rate, round_cents(percent_of(base, r.rate)),
-                                       invoice.currency) for r in fee_rates]
+                                      invoice.currency) for r in fee_rates]
     invoice.fees_amount_cents = totals.fees_amount_cents
     invoice.progressive_billing_credit_amount_cents = totals.progressive_billing_credit_amount_cents
     invoice.coupons_amount_cents = totals.coupons_amount_cents
