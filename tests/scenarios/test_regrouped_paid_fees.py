@@ -136,3 +136,25 @@ def test_regrouping_needs_a_pay_in_advance_charge_that_is_not_invoiceable(api: h
         refused = api.post("plans", json={"plan": body})
         assert refused.status_code == 422, refused.text
     assert ok(api.get("plans"))["plans"] == []
+
+
+def test_the_termination_gathers_the_fees_paid_so_far(api: httpx.Client, at: Clock, database: Database,
+                                                      org: Org) -> None:
+    tokens = metric(api, "tokens", "sum_agg", "n")
+    plan(api, "p", 3000, charges=[{"billable_metric_id": tokens, "charge_model": "standard", "pay_in_advance": True,
+                                   "invoiceable": False, "regroup_paid_fees": "invoice",
+                                   "properties": {"amount": "0.01"}}])
+    customer(api, "cus")
+    subscribe(api, at, "sub", "cus", "p", utc(2024, 4, 1))
+    at(utc(2024, 4, 3))
+    _send(api, "t1", utc(2024, 4, 3), 420)
+    assert tasks.create_fees(database, utc(2024, 4, 3) + timedelta(seconds=10), org.id) == 1
+    at(utc(2024, 4, 4))
+    ok(_pay(api, "t1"))
+    at(utc(2024, 4, 15, 12))
+    ok(api.delete("subscriptions/sub"))
+    bill(database, org, utc(2024, 4, 15, 13))
+    # The fee's window runs to April 30, but the subscription ends: it is gathered now, 4.20.
+    [advance] = [invoice for invoice in invoices(api) if invoice["invoice_type"] == "advance_charges"]
+    assert (fee_amounts(advance), advance["total_amount_cents"], advance["issuing_date"]) == (
+        [("charge", "tokens", 420)], 420, "2024-04-15")
