@@ -98,6 +98,8 @@ def test_paid_fees_are_gathered_on_an_already_paid_invoice(api: httpx.Client, at
     assert _fee(api, "t1")["lago_invoice_id"] == advance["lago_id"]
     assert _pay(api, "t1", "refunded").status_code == 405  # on an invoice now: invoiced_fee
     assert _pay(api, "t1", "refunded").json()["code"] == "invoiced_fee"
+    refused = api.delete(f"fees/{_fee(api, 't1')['lago_id']}")
+    assert (refused.status_code, refused.json()["code"]) == (405, "invoiced_fee")
 
     bill(database, org, utc(2024, 4, 1, 2))  # billed once
     assert len(invoices(api)) == 2
@@ -124,7 +126,14 @@ def test_fees_of_a_charge_without_regrouping_stay_without_invoice(api: httpx.Cli
     ok(_pay(api, "t1"))
     bill(database, org, utc(2024, 4, 1, 1))
     assert [invoice["invoice_type"] for invoice in invoices(api)] == ["subscription"]
-    assert _fee(api, "t1")["lago_invoice_id"] is None
+    fee = _fee(api, "t1")
+    assert fee["lago_invoice_id"] is None
+    # Deleted: gone from the API, never priced again for its event.
+    assert ok(api.delete(f"fees/{fee['lago_id']}"))["fee"]["lago_id"] == fee["lago_id"]
+    assert ok(api.get("fees", params={"external_subscription_id": "sub", "fee_type": "charge"}))["fees"] == []
+    assert api.get(f"fees/{fee['lago_id']}").status_code == 404
+    assert api.delete(f"fees/{fee['lago_id']}").status_code == 404
+    assert tasks.create_fees(database, utc(2024, 4, 1, 2), org.id) == 0
 
 
 def test_regrouping_needs_a_pay_in_advance_charge_that_is_not_invoiceable(api: httpx.Client) -> None:

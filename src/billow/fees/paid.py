@@ -2,7 +2,9 @@
 
 A pay-in-advance charge that is not invoiceable records a fee per event and no invoice; its payment
 is marked on the fee (``PUT /fees/{id}`` with ``payment_status``, refused with 405 ``invoiced_fee``
-on a fee an invoice carries), which stamps when it became succeeded, failed or refunded.
+on a fee an invoice carries), which stamps when it became succeeded, failed or refunded. Such a fee
+can also be deleted (``DELETE /fees/{id}``, same refusal): hidden, kept so its event is not billed
+again.
 
 When the plan has such a charge with ``regroup_paid_fees: "invoice"``, the billing run that closes
 a charges window gathers the subscription's fees paid by the window's end (and whose own window
@@ -38,13 +40,26 @@ class FeeUpdate(BaseModel):
     payment_status: Literal["pending", "succeeded", "failed", "refunded"] | None = None
 
 
-def update(session: Session, organization_id: uuid.UUID, fee_id: uuid.UUID, data: FeeUpdate, now: datetime) -> Fee:
-    fee = session.scalar(select(Fee).where(Fee.organization_id == organization_id, Fee.id == fee_id)
-                         .with_for_update())
+def _uninvoiced(session: Session, organization_id: uuid.UUID, fee_id: uuid.UUID) -> Fee:
+    fee = session.scalar(select(Fee).where(Fee.organization_id == organization_id, Fee.id == fee_id,
+                                           Fee.deleted_at.is_(None)).with_for_update())
     if fee is None:
         raise NotFound("fee")
     if fee.invoice_id is not None:
         raise NotAllowed("invoiced_fee")
+    return fee
+
+
+def delete(session: Session, organization_id: uuid.UUID, fee_id: uuid.UUID, now: datetime) -> Fee:
+    """Hide a fee without invoice (it stays, so its event is never billed again)."""
+    fee = _uninvoiced(session, organization_id, fee_id)
+    fee.deleted_at = now
+    session.flush()
+    return fee
+
+
+def update(session: Session, organization_id: uuid.UUID, fee_id: uuid.UUID, data: FeeUpdate, now: datetime) -> Fee:
+    fee = _uninvoiced(session, organization_id, fee_id)
     if data.payment_status is not None:
         fee.payment_status = data.payment_status
         if data.payment_status == "succeeded":
@@ -71,8 +86,8 @@ def bill_paid_fees(session: Session, subscription: Subscription, window_end: dat
     ``None`` when there is none."""
     if not regroups(session, subscription):
         return None
-    conditions = [Fee.subscription_id == subscription.id, Fee.invoice_id.is_(None), Fee.payment_status == "succeeded",
-                  Fee.succeeded_at < window_end]
+    conditions = [Fee.subscription_id == subscription.id, Fee.invoice_id.is_(None), Fee.deleted_at.is_(None),
+                  Fee.payment_status == "succeeded", Fee.succeeded_at < window_end]
     if not terminating:
         conditions.append(Fee.to_datetime < window_end)
     fees = list(session.scalars(select(Fee).where(*conditions).order_by(Fee.created_at, Fee.id)))
@@ -115,4 +130,4 @@ def _totals(invoice: Invoice, fees: list[Fee]) -> None:
     invoice.applied_taxes = list(applied.values())
 
 
-__all__ = ["ADVANCE_CHARGES", "FeeUpdate", "bill_paid_fees", "regroups", "update"]
+__all__ = ["ADVANCE_CHARGES", "FeeUpdate", "bill_paid_fees", "delete", "regroups", "update"]

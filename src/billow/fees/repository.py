@@ -24,7 +24,7 @@ def list_query(organization_id: uuid.UUID, filters: FeeFilters) -> Select[tuple[
     """Fees of invoices and pay-in-advance fees without one (their customer is the subscription's)."""
     stmt = (select(Fee).outerjoin(Invoice, Invoice.id == Fee.invoice_id)
             .outerjoin(Subscription, Subscription.id == Fee.subscription_id)
-            .where(Fee.organization_id == organization_id))
+            .where(Fee.organization_id == organization_id, Fee.deleted_at.is_(None)))
     if filters.external_customer_id:
         stmt = stmt.join(Customer, Customer.id == func.coalesce(Invoice.customer_id, Subscription.customer_id)).where(
             Customer.external_id == filters.external_customer_id)

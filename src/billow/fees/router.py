@@ -66,3 +66,10 @@ def update_fee(lago_id: str, org: CurrentOrg, session: DbSession,
     """Only a fee that no invoice carries takes a payment status (405 ``invoiced_fee`` otherwise)."""
     fee = paid.update(session, org.id, parse_uuid(lago_id, "fee"), data, clock.now())
     return {"fee": _json(session, fee)}
+
+
+@router.delete("/{lago_id}")
+def delete_fee(lago_id: str, org: CurrentOrg, session: DbSession) -> dict[str, Any]:
+    """Only a fee that no invoice carries can be deleted (405 ``invoiced_fee`` otherwise)."""
+    fee = paid.delete(session, org.id, parse_uuid(lago_id, "fee"), clock.now())
+    return {"fee": _json(session, fee)}

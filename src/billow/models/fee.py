@@ -64,3 +64,5 @@ class Fee(IdMixin, OrgScopedMixin, TimestampMixin, Base):
     succeeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # ``DELETE /fees/{id}`` (a fee without invoice): hidden, kept so its event is not billed again.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

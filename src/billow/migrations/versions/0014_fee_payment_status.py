@@ -1,5 +1,6 @@
 """the payment status of a fee that no invoice carries (pay-in-advance charges that are not
-invoiceable): pending, succeeded, failed or refunded, with when it last changed to each
+invoiceable): pending, succeeded, failed or refunded, with when it last changed to each; and when
+such a fee was deleted (kept, so its event is never billed again)
 
 Revision ID: 0014
 Revises: 0012
@@ -18,7 +19,7 @@ down_revision = '0012'
 branch_labels = None
 depends_on = None
 
-_INSTANTS = ('succeeded_at', 'failed_at', 'refunded_at')
+_INSTANTS = ('succeeded_at', 'failed_at', 'refunded_at', 'deleted_at')
 
 
 def upgrade() -> None:
