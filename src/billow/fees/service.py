@@ -17,8 +17,9 @@ prices without storing it, so an estimate equals the fee created for the same ev
 event's metric on the subscription that carried the event's external id at its timestamp. An
 invoiceable charge's fee gets its own invoice (invoicing reason ``in_advance_charge``), issued as
 any invoice (draft during the grace period, else finalized); a charge that is not invoiceable only
-records the fee (:func:`record_uninvoiced`, taxed on its own) and announces it with ``fee.created``. A fee is unique per charge and event (a
-database constraint). Nothing here commits.
+records the fee (:func:`record_uninvoiced`, taxed on its own) and announces it with
+``fee.created``. A fee is unique per charge and event (a database constraint). Nothing here
+commits.
 """
 
 from __future__ import annotations
