@@ -408,3 +408,24 @@ def _mark_events(*props: dict[str, Any]) -> list[Event]:
 )
 def test_high_water_mark(aggregation_type: str, props: list[dict[str, Any]], mark: Decimal) -> None:
     assert high_water_mark(aggregation_type, "v", _mark_events(*props)) == mark
+
+
+@pytest.mark.parametrize(
+    ("aggregation_type", "props", "since_minute", "mark"),
+    [
+        # Seats: +5, -2 before the period (3 carried), then +4: the mark starts at 3 and reaches 7.
+        ("sum_agg", [{"v": 5}, {"v": -2}, {"v": 4}], 2, Decimal(7)),
+        # 3 carried, -2 in the period: the mark stays at the carried 3 (a fall lowers no mark).
+        ("sum_agg", [{"v": 5}, {"v": -2}, {"v": -2}], 2, Decimal(3)),
+        # a, b, c carried; c removed, d added: back to 3, never above the carried 3.
+        ("unique_count_agg", [{"v": "a"}, {"v": "b"}, {"v": "c"}, {"v": "c", "operation_type": "remove"},
+                              {"v": "d"}], 3, Decimal(3)),
+        # Nothing in the period yet: the mark is the carried level.
+        ("sum_agg", [{"v": 5}, {"v": -2}], 9, Decimal(3)),
+        ("sum_agg", [], 0, Decimal(0)),
+    ],
+)
+def test_high_water_mark_from_the_carried_level(aggregation_type: str, props: list[dict[str, Any]],
+                                                 since_minute: int, mark: Decimal) -> None:
+    since = datetime(2024, 3, 1, tzinfo=UTC) + timedelta(minutes=since_minute)
+    assert high_water_mark(aggregation_type, "v", _mark_events(*props), since) == mark

@@ -247,6 +247,14 @@ def test_a_sum_falling_and_rising_again_bills_only_the_new_peak(api: httpx.Clien
     # 1000 x 0.01 = 10.00; the fall to 600 is not refunded (0); back to 1400: only 400 above the
     # peak of 1000 are billed, 4.00.
     assert _fees(api) == [("t1", "tokens", 1000, "1000"), ("t2", "tokens", 0, "0"), ("t3", "tokens", 400, "400")]
+    # Down to 900 again: current usage shows the period's peak, 1400 tokens x 0.01 = 14.00, what
+    # the events were billed for (the in-arrears storage shows its level).
+    _send(api, "t4", "tokens", later + timedelta(minutes=1), n=-500)
+    at(later + timedelta(minutes=2))
+    usage = ok(api.get("customers/cus/current_usage", params={"external_subscription_id": "sub"}))["customer_usage"]
+    shown = {charge["billable_metric"]["code"]: (charge["units"], charge["amount_cents"])
+             for charge in usage["charges_usage"]}
+    assert shown["tokens"] == ("1400", 1400)
 
 
 def test_events_of_an_organization_without_pay_in_advance_charges_only_move_the_watermark(
@@ -287,3 +295,31 @@ def test_taxes_and_the_grace_period(api: httpx.Client, at: Clock, database: Data
     [finalized] = invoices(api)
     assert (finalized["status"], finalized["total_amount_cents"]) == ("finalized", 60)
     assert fee_amounts(finalized) == [("charge", "calls", 50)]
+
+
+def test_a_batch_of_events_bills_each_event_on_its_own(api: httpx.Client, at: Clock, database: Database,
+                                                       org: Org) -> None:
+    listen(api)
+    _catalog(api)
+    _subscribed(api, at)
+    events = [{"transaction_id": f"b{number}", "external_subscription_id": "sub", "code": code,
+               "timestamp": int(MARCH_3.timestamp()), "properties": properties}
+              for number, (code, properties) in enumerate((("calls", {}), ("tokens", {"n": 120}), ("calls", {}),
+                                                           ("storage", {"gb": 1}), ("tokens", {"n": 30})), start=1)]
+    ok(api.post("events/batch", json={"events": events}))
+    assert tasks.create_fees(database, MARCH_3 + timedelta(seconds=10), org.id) == 4
+    # Each call its own invoice of 0.50; each tokens event its own fee without invoice (1.20, 0.30).
+    assert _fees(api) == [("b1", "calls", 50, "1"), ("b2", "tokens", 120, "120"), ("b3", "calls", 50, "1"),
+                          ("b5", "tokens", 30, "30")]
+    per_event = invoices(api)
+    assert len(per_event) == 2
+    assert sorted(fee["event_transaction_id"] for invoice in per_event for fee in invoice["fees"]) == ["b1", "b3"]
+    assert all(invoice["total_amount_cents"] == 50 and invoice["status"] == "finalized" for invoice in per_event)
+    # Webhooks in event order: an invoice for each call, a fee.created for each tokens fee.
+    assert _webhook_types(database, org)[-4:] == ["invoice.created", "fee.created", "invoice.created", "fee.created"]
+    with database.unit_of_work(write=False) as session:
+        bodies = [json.loads(body) for body in session.scalars(select(Webhook.body).where(
+            Webhook.organization_id == org.id, Webhook.webhook_type == "fee.created").order_by(Webhook.job_id))]
+    assert [(body["fee"]["event_transaction_id"], body["fee"]["amount_cents"], body["fee"]["lago_invoice_id"],
+             body["fee"]["external_subscription_id"]) for body in bodies] == [
+        ("b2", 120, None, "sub"), ("b5", 30, None, "sub")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, func, or_, select
 
 from billow.models import Customer, Fee, Invoice, Subscription
 
@@ -16,13 +16,15 @@ class FeeFilters:
     external_subscription_id: str | None = None
     fee_type: str | None = None
     currency: str | None = None
+    payment_status: str | None = None
+    event_transaction_id: str | None = None
 
 
 def list_query(organization_id: uuid.UUID, filters: FeeFilters) -> Select[tuple[Fee]]:
     """Fees of invoices and pay-in-advance fees without one (their customer is the subscription's)."""
     stmt = (select(Fee).outerjoin(Invoice, Invoice.id == Fee.invoice_id)
             .outerjoin(Subscription, Subscription.id == Fee.subscription_id)
-            .where(Fee.organization_id == organization_id))
+            .where(Fee.organization_id == organization_id, Fee.deleted_at.is_(None)))
     if filters.external_customer_id:
         stmt = stmt.join(Customer, Customer.id == func.coalesce(Invoice.customer_id, Subscription.customer_id)).where(
             Customer.external_id == filters.external_customer_id)
@@ -32,6 +34,11 @@ def list_query(organization_id: uuid.UUID, filters: FeeFilters) -> Select[tuple[
         stmt = stmt.where(Fee.fee_type == filters.fee_type)
     if filters.currency:
         stmt = stmt.where(Fee.amount_currency == filters.currency)
+    if filters.payment_status:  # an invoiced fee's is its invoice's
+        stmt = stmt.where(or_(and_(Fee.invoice_id.is_(None), Fee.payment_status == filters.payment_status),
+                              Invoice.payment_status == filters.payment_status))
+    if filters.event_transaction_id:
+        stmt = stmt.where(Fee.event_transaction_id == filters.event_transaction_id)
     return stmt.order_by(Fee.created_at, Invoice.id, Fee.position, Fee.id)
 
 

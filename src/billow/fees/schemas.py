@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +15,10 @@ from billow.pricing.proration import ARITHMETIC, round_cents
 def _major(cents: Decimal, currency: str) -> str:
     """A precise amount in minor units written in major units, as Lago's ``precise_*`` fields."""
     return str(ARITHMETIC.divide(cents, Decimal(10) ** exponent(currency)).normalize() + 0)
+
+
+def _instant(at: datetime | None) -> str | None:
+    return iso_utc(at) if at is not None else None
 
 
 def fee_json(fee: Fee, invoice: Invoice | None, customer: Customer, subscription: Subscription | None,
@@ -51,11 +56,11 @@ def fee_json(fee: Fee, invoice: Invoice | None, customer: Customer, subscription
         "invoiceable": fee.invoiceable,
         "from_date": iso_utc(fee.from_datetime),
         "to_date": iso_utc(fee.to_datetime),
-        "payment_status": invoice.payment_status if invoice is not None else "pending",
+        "payment_status": invoice.payment_status if invoice is not None else fee.payment_status,
         "created_at": iso_utc(fee.created_at),
-        "succeeded_at": None,
-        "failed_at": None,
-        "refunded_at": None,
+        "succeeded_at": _instant(fee.succeeded_at),
+        "failed_at": _instant(fee.failed_at),
+        "refunded_at": _instant(fee.refunded_at),
         "event_transaction_id": fee.event_transaction_id,
         "description": fee.description,
         "precise_coupons_amount_cents": str(fee.precise_coupons_amount_cents),

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billow.core.db import Database
+from billow.fees import paid, renewal
 from billow.invoices import builder, progressive, repository, service
 from billow.models import Fee, Invoice, InvoiceSubscription, Subscription
 from billow.pricing.periods import ONE_SECOND, BillingCycle, BillingTime, BillingWindow, Period, local_date
@@ -326,6 +327,12 @@ def bill_period(session: Session, subscription_id: uuid.UUID, due: Due, at: date
     kept = [row for row in rows if row is not None]
     session.add_all(kept)  # written with the usage fees
     service.issue(session, invoice, at, members, kept)
+    if due.charges_window is not None:  # pay-in-advance charges that are not invoiceable
+        window_end = due.charges_window.charges_to_datetime + ONE_SECOND
+        if due.reason == PERIODIC:
+            renewal.renew_uninvoiced(session, subscription, window_end, at)
+        paid.bill_paid_fees(session, subscription, window_end, due.issuing_date, at,
+                            terminating=due.reason == TERMINATING)
     return billed(subscription, due, invoice)
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, object_session
 
 from billow.core import clock
 from billow.core.money import exponent
+from billow.fees.carried import carried_usage
 from billow.invoices import credits, progressive_credits, repository
 from billow.models import Customer, Fee, Invoice, InvoiceSubscription, Subscription, Tax
 from billow.pricing.invoice import InvoiceTotals, commitment_true_up, compute_invoice
@@ -63,9 +64,15 @@ def charge_fee_rows(session: Session, invoice: Invoice, subscription: Subscripti
     rows: list[Fee] = []
     for charge_usage in usage.charges:
         charge = charge_usage.charge
-        if charge.pay_in_advance or not charge.invoiceable:
+        if not charge.invoiceable:
             continue
-        minimum = prorate(charge.min_amount_cents, window_days, window.charges_duration_days)
+        if charge.pay_in_advance:  # billed per event; a recurring metric's carried units only
+            carried = carried_usage(session, invoice, subscription, charge_usage, window, at)
+            if carried is None:
+                continue
+            charge_usage = carried
+        minimum = prorate(charge.min_amount_cents if not charge.pay_in_advance else 0, window_days,
+                          window.charges_duration_days)
         true_up = max(0, round_cents(minimum) - charge_usage.amount_cents)
         kept = [bucket for bucket in charge_usage.buckets if bucket.units or bucket.amount_cents or bucket.events_count]
         if true_up and not kept:
@@ -197,7 +204,7 @@ def tax_names(session: Session, organization_id: uuid.UUID) -> dict[str, Tax]:
     return {tax.code: tax for tax in session.scalars(select(Tax).where(Tax.organization_id == organization_id))}
 
 
-def _tax_json(tax: Tax | None, code: str, rate: Decimal, amount_cents: int, currency: str) -> dict[str, Any]:
+def tax_json(tax: Tax | None, code: str, rate: Decimal, amount_cents: int, currency: str) -> dict[str, Any]:
     return {"lago_tax_id": str(tax.id) if tax else None, "tax_name": tax.name if tax else code, "tax_code": code,
             "tax_rate": float(rate), "tax_description": tax.description if tax else None,
             "amount_cents": amount_cents, "amount_currency": currency}
@@ -247,8 +254,8 @@ def apply_totals(invoice: Invoice, fees: list[Fee], books: dict[uuid.UUID | None
         fee.taxes_precise_amount_cents = line.taxes_precise_amount_cents
         fee.taxes_amount_cents = line.taxes_amount_cents
         base = line.sub_total_excluding_taxes_amount_cents
-        fee.applied_taxes = [_tax_json(names.get(r.code), r.code, r.rate, round_cents(percent_of(base, r.rate)),
-                                       invoice.currency) for r in fee_rates]
+        fee.applied_taxes = [tax_json(names.get(r.code), r.code, r.rate, round_cents(percent_of(base, r.rate)),
+                                      invoice.currency) for r in fee_rates]
     invoice.fees_amount_cents = totals.fees_amount_cents
     invoice.progressive_billing_credit_amount_cents = totals.progressive_billing_credit_amount_cents
     invoice.coupons_amount_cents = totals.coupons_amount_cents
@@ -259,7 +266,7 @@ def apply_totals(invoice: Invoice, fees: list[Fee], books: dict[uuid.UUID | None
     invoice.prepaid_credit_amount_cents = totals.prepaid_credit_amount_cents
     invoice.total_amount_cents = totals.total_amount_cents
     invoice.applied_taxes = [
-        {**_tax_json(names.get(t.code), t.code, t.rate, t.amount_cents, invoice.currency),
+        {**tax_json(names.get(t.code), t.code, t.rate, t.amount_cents, invoice.currency),
          "fees_amount_cents": round_cents(t.base_amount_cents)}
         for t in totals.applied_taxes
     ]

@@ -58,3 +58,11 @@ class Fee(IdMixin, OrgScopedMixin, TimestampMixin, Base):
     description: Mapped[str | None] = mapped_column(Text)
     pay_in_advance_event_id: Mapped[int | None] = mapped_column(BigInteger)
     event_transaction_id: Mapped[str | None] = mapped_column(String(255))
+    # A fee without invoice is paid on its own (``PUT /fees/{id}``); an invoiced one follows its invoice.
+    payment_status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending",
+                                                server_default="pending")
+    succeeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # ``DELETE /fees/{id}`` (a fee without invoice): hidden, kept so its event is not billed again.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -188,14 +188,21 @@ def seconds_between(start: datetime, end: datetime) -> Decimal:
     return _seconds(end - start)
 
 
-def high_water_mark(aggregation_type: str, field_name: str | None, events: Iterable[Event]) -> Decimal:
+def high_water_mark(aggregation_type: str, field_name: str | None, events: Iterable[Event],
+                    since: datetime | None = None) -> Decimal:
     """The highest level a period's aggregation reached, event after event in time order, from 0:
     the running sum (``sum_agg``), the number of active distinct values (``unique_count_agg``:
     ``remove`` events take a value out), the number of events otherwise (lago-semantics 3.2: a
-    pay-in-advance event is billed only for how much it raises this mark)."""
-    level = peak = Decimal(0)
+    pay-in-advance event is billed only for how much it raises this mark).
+
+    With ``since`` (recurring metrics: ``events`` then hold the whole history) the events before it
+    only set the level the period starts from, the carried units; the mark starts there."""
+    level = Decimal(0)
+    peak: Decimal | None = None if since is not None else level
     active: set[str] = set()
     for event in in_time_order(events):
+        if peak is None and since is not None and event.timestamp >= since:
+            peak = level
         value = event.properties.get(field_name or "")
         if aggregation_type == "sum_agg":
             number = numeric_value(value)
@@ -207,8 +214,9 @@ def high_water_mark(aggregation_type: str, field_name: str | None, events: Itera
             level = Decimal(len(active))
         else:
             level += 1
-        peak = max(peak, level)
-    return peak
+        if peak is not None:
+            peak = max(peak, level)
+    return level if peak is None else peak
 
 
 def aggregate(

@@ -14,7 +14,7 @@ import json
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from billow.core.money import exponent, to_minor_units
 from billow.models import BillableMetric
 from billow.plans.versions import ChargePrice
-from billow.pricing.aggregation import Aggregation, AggregationSpec, Event, aggregate
+from billow.pricing.aggregation import Aggregation, AggregationSpec, Event, aggregate, high_water_mark
 from billow.pricing.charge_models import ChargeAmount, ChargeInputs, compute
 from billow.pricing.charge_models_prorated import prorated_graduated
 from billow.pricing.filters import BucketKey, bucket_events, filter_for, group_of
@@ -38,6 +38,8 @@ from billow.usage import reader, store
 from billow.usage.profiles import Profile
 
 PER_EVENT_MODELS = {"percentage", "dynamic"}
+# Aggregations whose level can fall within a period (negative values, removed values).
+FALLING = {"sum_agg", "unique_count_agg"}
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,32 @@ def charge_usage(session: Session, organization_id: uuid.UUID, external_subscrip
                                           measured.aggregation.events_count, amount.amount,
                                           to_minor_units(amount.amount, currency)))
     return result
+
+
+def at_peaks(session: Session, organization_id: uuid.UUID, external_subscription_id: str, usage: ChargeUsage,
+             profile: Profile, window: reader.Window, currency: str) -> ChargeUsage:
+    """A pay-in-advance charge's usage as current usage shows it: each bucket at the period's
+    high-water mark (what its events were billed for), not at its level (lago-semantics 3.2, 6.7);
+    for a recurring metric the mark starts at the level carried into the period. Only sums and
+    unique counts can fall; prorated charges keep their level. Reads the window's raw events (the
+    whole history for a recurring metric) of this metric only."""
+    charge, metric = usage.charge, usage.metric
+    if metric.aggregation_type not in FALLING or charge.prorated:
+        return usage
+    recurring = metric.recurring
+    bucketed: dict[BucketKey, list[Event]] = defaultdict(list)
+    for event in store.raw_events(session, organization_id, external_subscription_id, metric.code,
+                                  None if recurring else window.start, window.stop + reader.MICROSECOND):
+        bucketed[bucket_of_event(charge, profile, event)].append(event)
+    buckets = []
+    for bucket in usage.buckets:
+        key = (bucket.filter_index, tuple(bucket.group.values()))
+        peak = high_water_mark(metric.aggregation_type, metric.field_name, bucketed.get(key, ()),
+                               window.start if recurring else None)
+        amount = price(charge, key, Measured(Aggregation(peak, peak, bucket.events_count)), currency)
+        buckets.append(replace(bucket, units=amount.units, total_aggregated_units=peak, precise_amount=amount.amount,
+                               amount_cents=to_minor_units(amount.amount, currency)))
+    return ChargeUsage(charge, metric, buckets)
 
 
 def _order(key: BucketKey) -> tuple[int, tuple[str, ...]]:

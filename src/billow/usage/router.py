@@ -51,7 +51,8 @@ def _read(request: Request, org_id: uuid.UUID, external_customer_id: str, comput
 def current_usage(external_customer_id: str, request: Request, org_id: CachedOrgId) -> Response:
     taxes = _flag(request.query_params.get("apply_taxes"))
     usage = _read(request, org_id, external_customer_id,
-                  lambda s, o, c, sub, at: service.current_usage(s, o, c, sub, at, apply_taxes=taxes))
+                  lambda s, o, c, sub, at: service.current_usage(s, o, c, sub, at, apply_taxes=taxes,
+                                                                 in_advance_peaks=True))
     return _json({"customer_usage": usage_out(usage)})
 
 

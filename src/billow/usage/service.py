@@ -153,7 +153,10 @@ def pricing_for(session: Session, organization_id: uuid.UUID, subscription: Subs
 
 
 def current_usage(session: Session, organization_id: uuid.UUID, customer: Customer, subscription: Subscription,
-                  at: datetime, *, apply_taxes: bool = True) -> Usage:
+                  at: datetime, *, apply_taxes: bool = True, in_advance_peaks: bool = False) -> Usage:
+    """``in_advance_peaks``: pay-in-advance charges at the period's high-water mark, as the
+    current usage endpoint shows them (:func:`billow.usage.charges.at_peaks`); an invoice bills
+    levels."""
     pricing = pricing_for(session, organization_id, subscription)
     snapshot = pricing.snapshot
     window, billing = window_for(subscription, customer, at)
@@ -171,8 +174,12 @@ def current_usage(session: Session, organization_id: uuid.UUID, customer: Custom
             profile = pricing.profiles.get(metric.code)
             if profile is None:  # the metric was deleted after this plan version was written
                 continue
-            usages.append(charges.charge_usage(session, organization_id, subscription.external_id, charge, metric,
-                                               profile, window, currency))
+            usage = charges.charge_usage(session, organization_id, subscription.external_id, charge, metric,
+                                         profile, window, currency)
+            if in_advance_peaks and charge.pay_in_advance:
+                usage = charges.at_peaks(session, organization_id, subscription.external_id, usage, profile,
+                                         window, currency)
+            usages.append(usage)
     finally:
         if prefetching:
             reader.forget(session)
