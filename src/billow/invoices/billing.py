@@ -307,7 +307,12 @@ def bill_period(session: Session, subscription_id: uuid.UUID, due: Due, at: date
     """Write the invoice of one owed period (``None`` if it is billed already), with what a plan
     change bills together with it (:func:`_companions`). Never commits."""
     subscription = repository.subscription(session, subscription_id)
-    if subscription is None or due.key in repository.billed_keys(session, subscription_id):
+    if subscription is None:
+        return None
+    # The customer is locked before anything is written, as a billing chunk locks its customers:
+    # concurrent runs then never hold a period's row and wait for the other's customer.
+    repository.lock_customers(session, [subscription.customer_id])
+    if due.key in repository.billed_keys(session, subscription_id):
         return None
     group = sorted([(subscription, due), *_companions(session, subscription, due, at)],
                    key=lambda pair: pair[0].started_at or pair[0].subscription_at)
