@@ -13,6 +13,7 @@ process.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import uuid
 from concurrent.futures import ProcessPoolExecutor
@@ -54,15 +55,21 @@ def bill(database: Database, ids: list[uuid.UUID], at: datetime, report: billing
         batch.bill(database, ids, at, report, billing.one_by_one(database, at, report))
         return
     forking = "fork" in multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if forking else "spawn")
-    with ProcessPoolExecutor(len(parts), mp_context=context, initializer=_forget if forking else None,
-                             initargs=(database,) if forking else ()) as pool:
-        futures = [pool.submit(_bill_share, database.url, part, at) for part in parts]
-        for future in futures:
-            done = future.result()
-            report.billed.extend(done.billed)
-            report.skipped += done.skipped
-            report.failed.extend(done.failed)
+    if forking:
+        gc.freeze()  # what the children inherit is never collected there: its pages stay shared
+    try:
+        with ProcessPoolExecutor(len(parts), mp_context=multiprocessing.get_context("fork" if forking else "spawn"),
+                                 initializer=_forget if forking else None,
+                                 initargs=(database,) if forking else ()) as pool:
+            futures = [pool.submit(_bill_share, database.url, part, at) for part in parts]
+            for future in futures:
+                done = future.result()
+                report.billed.extend(done.billed)
+                report.skipped += done.skipped
+                report.failed.extend(done.failed)
+    finally:
+        if forking:
+            gc.unfreeze()
 
 
 __all__ = ["bill", "shares"]
