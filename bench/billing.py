@@ -7,12 +7,14 @@ API in-process (FastAPI's test client) under a frozen clock, customers and subsc
 their services (200 a transaction), events through ``POST /events/batch`` (100 a request). Then one
 billing run as of 2024-04-01T00:00:01Z is timed (chunks of plain subscriptions, as production runs
 it; ``--one-by-one`` bills each invoice in its own transaction; ``--processes N`` bills in N
-processes on PostgreSQL) and a second run, which must create nothing, is timed too; both print
-their CPU time (this process's and its children's) beside the wall clock, and on PostgreSQL the
-CPU time of the server's processes during the run. Every invoice total is checked against the
-events sent. Not a test: nothing here asserts on time.
+processes on PostgreSQL; ``--webhook`` adds a webhook endpoint, so every invoice's
+``invoice.created`` webhook is serialized and recorded with its delivery job) and a second run,
+which must create nothing, is timed too; both print their CPU time (this process's and its
+children's) beside the wall clock, and on PostgreSQL the CPU time of the server's processes during
+the run. Every invoice total is checked against the events sent. Not a test: nothing here asserts
+on time.
 
-    .venv/bin/python bench/billing.py --subscriptions 1000 --events 20 [--postgresql [--processes 2]]
+    .venv/bin/python bench/billing.py --subscriptions 1000 --events 20 [--postgresql [--processes 2]] [--webhook]
 """
 
 from __future__ import annotations
@@ -56,11 +58,14 @@ def expected_cents(calls: int, gb: int) -> int:
 
 
 def setup(client: TestClient, database: Database, organization_id: uuid.UUID, subscriptions: int,
-          events: int) -> dict[str, int]:
+          events: int, webhook: bool = False) -> dict[str, int]:
     def ok(response: object) -> dict:  # type: ignore[type-arg]
         assert response.status_code == 200, response.text  # type: ignore[attr-defined]
         return response.json()  # type: ignore[attr-defined,no-any-return]
 
+    if webhook:  # nothing delivers it (no worker): the run records each webhook with its delivery job
+        ok(client.post("/api/v1/webhook_endpoints", json={"webhook_endpoint": {
+            "webhook_url": "http://127.0.0.1:9/hooks"}}))
     calls = ok(client.post("/api/v1/billable_metrics", json={"billable_metric": {
         "name": "calls", "code": "calls", "aggregation_type": "count_agg"}}))["billable_metric"]["lago_id"]
     gb = ok(client.post("/api/v1/billable_metrics", json={"billable_metric": {
@@ -128,7 +133,7 @@ def server_cpu_seconds(directory: str | None) -> float:
 
 
 def run(url: str, subscriptions: int, events: int, chunked: bool = True, processes: int = 1,
-        cluster: str | None = None) -> None:
+        cluster: str | None = None, webhook: bool = False) -> None:
     database = Database(url)
     runner.upgrade(database.engine)
     with database.unit_of_work() as session:
@@ -136,7 +141,7 @@ def run(url: str, subscriptions: int, events: int, chunked: bool = True, process
     app = create_app(Settings(database_url=url, worker_enabled=False), database=database)
     with clock.frozen(START), TestClient(app, headers={"Authorization": f"Bearer {created.api_key}"}) as client:
         began = time.perf_counter()
-        totals = setup(client, database, created.organization.id, subscriptions, events)
+        totals = setup(client, database, created.organization.id, subscriptions, events, webhook)
         print(f"setup: {subscriptions} subscriptions, {subscriptions * events} events in "
               f"{time.perf_counter() - began:.1f} s")
     began, cpu, server = time.perf_counter(), cpu_seconds(), server_cpu_seconds(cluster)
@@ -165,15 +170,17 @@ def main() -> None:
     parser.add_argument("--postgresql", action="store_true")
     parser.add_argument("--one-by-one", action="store_true", help="bill each invoice in its own transaction")
     parser.add_argument("--processes", type=int, default=1, help="bill in this many processes (PostgreSQL)")
+    parser.add_argument("--webhook", action="store_true",
+                        help="a webhook endpoint listens: each invoice.created webhook is recorded (not sent)")
     args = parser.parse_args()
     print(common.machine())
     if args.postgresql:
         with common.postgresql() as pg:
             run(pg.create_database("billow_bench_billing"), args.subscriptions, args.events, not args.one_by_one,
-                args.processes, pg.directory)
+                args.processes, pg.directory, args.webhook)
     else:
         with common.sqlite_file() as url:
-            run(url, args.subscriptions, args.events, not args.one_by_one)
+            run(url, args.subscriptions, args.events, not args.one_by_one, webhook=args.webhook)
 
 
 if __name__ == "__main__":

@@ -38,11 +38,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from billow.core.db import Database
 from billow.invoices import billing, builder, bulk, credits, repository, service
-from billow.models import Fee, Invoice, InvoiceSubscription, Subscription
+from billow.models import Customer, Fee, Invoice, InvoiceSubscription, Subscription
 from billow.webhooks import repository as webhook_endpoints
 from billow.webhooks import service as webhooks
 from billow.usage import reader
@@ -213,8 +213,14 @@ def _store(session: Session, priced: _Priced, at: datetime) -> list[billing.Bill
     endpoints = webhook_endpoints.endpoints_for(session, priced.organization_id)
     if any(webhooks.listens(endpoint, "invoice.created") for endpoint in endpoints):
         ids = [invoice.id for invoice in priced.invoices]
+        # What serializing an invoice loads one at a time otherwise: its subscriptions, their plans
+        # and customers, read together (the invoices find them in the session while this holds them).
+        held = (session.scalars(select(Customer).where(Customer.id.in_(priced.customers)).options(
+            selectinload(Customer.taxes), selectinload(Customer.metadata_items))).all(),
+            repository.subscriptions(session, list(priced.seen)))
         written = {invoice.id: invoice for invoice in session.scalars(select(Invoice).where(Invoice.id.in_(ids)))}
         service.announce_all(session, [written[invoice_id] for invoice_id in ids], "invoice.created")
+        del held
     return [billing.billed(subscription, due, invoice)
             for (subscription, due), invoice in zip(priced.billed, priced.invoices, strict=True)]
 
