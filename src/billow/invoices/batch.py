@@ -138,7 +138,7 @@ class _Priced:
     links: list[InvoiceSubscription]
     fees: list[Fee]
     billed: list[tuple[Subscription, billing.Due]]
-    seen: dict[uuid.UUID, datetime]  # each subscription's updated_at when it was priced
+    seen: dict[uuid.UUID, datetime]  # each subscription's and customer's updated_at when it was priced
 
     @property
     def customers(self) -> list[uuid.UUID]:
@@ -187,23 +187,26 @@ def _price(session: Session, ids: list[uuid.UUID], at: datetime
                 fees.extend(kept)
     finally:
         reader.forget(session)
-    seen = {found.subscription.id: found.subscription.updated_at for found, _, _ in work}
+    seen = {row.id: row.updated_at for found, _, _ in work for row in (found.subscription, found.subscription.customer)}
     return len(run), _Priced(invoices[0].organization_id, invoices, [link for _, _, link in work], fees,
                              [(found.subscription, due) for found, due, _ in work], seen), plain
 
 
 def _store(session: Session, priced: _Priced, at: datetime) -> list[billing.Billed]:
     """Write ``priced`` in this transaction: its customers locked (in id order, as every billing
-    transaction locks them before writing), then the organization's numbering lock, then every row
-    in one statement per table. The exactly-once constraint answers at the periods' insert."""
+    transaction locks them before writing) and found unchanged, with their subscriptions, since
+    they were priced; then the organization's numbering lock, then every row in one statement per
+    table. The exactly-once constraint answers at the periods' insert."""
     customers = priced.customers
     repository.lock_customers(session, customers)
     if credits.holders(session, customers):
         raise _Changed("a customer got a coupon or a credit note")
+    subscriptions = [subscription.id for subscription, _ in priced.billed]
     now = dict(session.execute(select(Subscription.id, Subscription.updated_at)
-                               .where(Subscription.id.in_(list(priced.seen)))).all())
+                               .where(Subscription.id.in_(subscriptions))).all())
+    now.update(session.execute(select(Customer.id, Customer.updated_at).where(Customer.id.in_(customers))).all())
     if now != priced.seen:
-        raise _Changed("a subscription changed")
+        raise _Changed("a subscription or a customer changed")
     service.number_all(session, priced.invoices, at)  # takes the organization's lock: as late as can be
     for invoice in priced.invoices:
         service.finalized(invoice, at)
@@ -217,7 +220,7 @@ def _store(session: Session, priced: _Priced, at: datetime) -> list[billing.Bill
         # and customers, read together (the invoices find them in the session while this holds them).
         held = (session.scalars(select(Customer).where(Customer.id.in_(priced.customers)).options(
             selectinload(Customer.taxes), selectinload(Customer.metadata_items))).all(),
-            repository.subscriptions(session, list(priced.seen)))
+            repository.subscriptions(session, subscriptions))
         written = {invoice.id: invoice for invoice in session.scalars(select(Invoice).where(Invoice.id.in_(ids)))}
         service.announce_all(session, [written[invoice_id] for invoice_id in ids], "invoice.created")
         del held
