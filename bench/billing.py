@@ -6,16 +6,21 @@ subscribed on 2024-03-01, with ``--events`` events each in March. The catalog is
 API in-process (FastAPI's test client) under a frozen clock, customers and subscriptions through
 their services (200 a transaction), events through ``POST /events/batch`` (100 a request). Then one
 billing run as of 2024-04-01T00:00:01Z is timed (chunks of plain subscriptions, as production runs
-it; ``--one-by-one`` bills each invoice in its own transaction) and a second run, which must
-create nothing, is timed too; both print their CPU time (process time) beside the wall clock. Every invoice total is checked against the events sent. Not a test: nothing
-here asserts on time.
+it; ``--one-by-one`` bills each invoice in its own transaction; ``--processes N`` bills in N
+processes on PostgreSQL; ``--webhook`` adds a webhook endpoint, so every invoice's
+``invoice.created`` webhook is serialized and recorded with its delivery job) and a second run,
+which must create nothing, is timed too; both print their CPU time (this process's and its
+children's) beside the wall clock, and on PostgreSQL the CPU time of the server's processes during
+the run. Every invoice total is checked against the events sent. Not a test: nothing here asserts
+on time.
 
-    .venv/bin/python bench/billing.py --subscriptions 1000 --events 20 [--postgresql]
+    .venv/bin/python bench/billing.py --subscriptions 1000 --events 20 [--postgresql [--processes 2]] [--webhook]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import uuid
@@ -53,11 +58,14 @@ def expected_cents(calls: int, gb: int) -> int:
 
 
 def setup(client: TestClient, database: Database, organization_id: uuid.UUID, subscriptions: int,
-          events: int) -> dict[str, int]:
+          events: int, webhook: bool = False) -> dict[str, int]:
     def ok(response: object) -> dict:  # type: ignore[type-arg]
         assert response.status_code == 200, response.text  # type: ignore[attr-defined]
         return response.json()  # type: ignore[attr-defined,no-any-return]
 
+    if webhook:  # nothing delivers it (no worker): the run records each webhook with its delivery job
+        ok(client.post("/api/v1/webhook_endpoints", json={"webhook_endpoint": {
+            "webhook_url": "http://127.0.0.1:9/hooks"}}))
     calls = ok(client.post("/api/v1/billable_metrics", json={"billable_metric": {
         "name": "calls", "code": "calls", "aggregation_type": "count_agg"}}))["billable_metric"]["lago_id"]
     gb = ok(client.post("/api/v1/billable_metrics", json={"billable_metric": {
@@ -100,7 +108,32 @@ def setup(client: TestClient, database: Database, organization_id: uuid.UUID, su
     return totals
 
 
-def run(url: str, subscriptions: int, events: int, chunked: bool = True) -> None:
+def cpu_seconds() -> float:
+    """CPU time of this process and of its children that ended (a run's processes)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def server_cpu_seconds(directory: str | None) -> float:
+    """CPU time so far of the PostgreSQL cluster in ``directory`` (its postmaster, its live backends
+    and, through the postmaster's children times, those that ended); 0 without one."""
+    if directory is None:
+        return 0.0
+    postmaster = Path(directory, "data", "postmaster.pid").read_text().split()[0]
+    ticks, total = os.sysconf("SC_CLK_TCK"), 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid = stat.parent.name
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):  # a process that ended meanwhile
+            continue
+        if pid == postmaster or fields[1] == postmaster:
+            total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+    return total / ticks
+
+
+def run(url: str, subscriptions: int, events: int, chunked: bool = True, processes: int = 1,
+        cluster: str | None = None, webhook: bool = False) -> None:
     database = Database(url)
     runner.upgrade(database.engine)
     with database.unit_of_work() as session:
@@ -108,20 +141,23 @@ def run(url: str, subscriptions: int, events: int, chunked: bool = True) -> None
     app = create_app(Settings(database_url=url, worker_enabled=False), database=database)
     with clock.frozen(START), TestClient(app, headers={"Authorization": f"Bearer {created.api_key}"}) as client:
         began = time.perf_counter()
-        totals = setup(client, database, created.organization.id, subscriptions, events)
+        totals = setup(client, database, created.organization.id, subscriptions, events, webhook)
         print(f"setup: {subscriptions} subscriptions, {subscriptions * events} events in "
               f"{time.perf_counter() - began:.1f} s")
-    began, cpu = time.perf_counter(), time.process_time()
-    report = billing.bill_due(database, AT, chunked=chunked)
-    elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu
+    began, cpu, server = time.perf_counter(), cpu_seconds(), server_cpu_seconds(cluster)
+    report = billing.bill_due(database, AT, chunked=chunked, processes=processes)
+    elapsed, cpu = time.perf_counter() - began, cpu_seconds() - cpu
+    server = server_cpu_seconds(cluster) - server
     wrong = [b for b in report.billed if b.total_amount_cents != totals[b.subscription_external_id]]
     assert len(report.billed) == subscriptions and not wrong and not report.failed, (len(report.billed), wrong[:3])
     print(f"billing run: {len(report.billed)} invoices in {elapsed:.2f} s = {len(report.billed) / elapsed:.0f} invoices/s"
-          f" (every total checked); CPU {cpu:.2f} s = {1000 * cpu / len(report.billed):.2f} ms an invoice")
-    began, cpu = time.perf_counter(), time.process_time()
-    again = billing.bill_due(database, AT, chunked=chunked)
+          f" (every total checked); CPU {cpu:.2f} s = {1000 * cpu / len(report.billed):.2f} ms an invoice"
+          + (f"; PostgreSQL server CPU {server:.2f} s = {1000 * server / len(report.billed):.2f} ms an invoice"
+             if server else ""))
+    began, cpu = time.perf_counter(), cpu_seconds()
+    again = billing.bill_due(database, AT, chunked=chunked, processes=processes)
     print(f"second run: {len(again.billed)} invoices in {time.perf_counter() - began:.2f} s;"
-          f" CPU {time.process_time() - cpu:.2f} s")
+          f" CPU {cpu_seconds() - cpu:.2f} s")
     with database.unit_of_work(write=False) as session:
         assert session.scalar(select(func.count()).select_from(Invoice)) == subscriptions
     database.dispose()
@@ -133,14 +169,18 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20)
     parser.add_argument("--postgresql", action="store_true")
     parser.add_argument("--one-by-one", action="store_true", help="bill each invoice in its own transaction")
+    parser.add_argument("--processes", type=int, default=1, help="bill in this many processes (PostgreSQL)")
+    parser.add_argument("--webhook", action="store_true",
+                        help="a webhook endpoint listens: each invoice.created webhook is recorded (not sent)")
     args = parser.parse_args()
     print(common.machine())
     if args.postgresql:
         with common.postgresql() as pg:
-            run(pg.create_database("billow_bench_billing"), args.subscriptions, args.events, not args.one_by_one)
+            run(pg.create_database("billow_bench_billing"), args.subscriptions, args.events, not args.one_by_one,
+                args.processes, pg.directory, args.webhook)
     else:
         with common.sqlite_file() as url:
-            run(url, args.subscriptions, args.events, not args.one_by_one)
+            run(url, args.subscriptions, args.events, not args.one_by_one, webhook=args.webhook)
 
 
 if __name__ == "__main__":

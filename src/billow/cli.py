@@ -168,7 +168,7 @@ def cmd_bill(args: argparse.Namespace, settings: Settings) -> int:
     try:
         # Pay-in-advance charge fees of the events stored by then, before the periods are billed.
         fees = fee_tasks.create_fees(database, at.astimezone(UTC), organization_id)
-        report = billing.bill_due(database, at.astimezone(UTC), organization_id)
+        report = billing.bill_due(database, at.astimezone(UTC), organization_id, processes=args.processes)
     finally:
         database.dispose()
     if fees:
@@ -219,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     bill = commands.add_parser("bill", help="bill every period ended by an instant and not invoiced yet")
     bill.add_argument("--at", required=True, help="ISO 8601 instant with a timezone, e.g. 2024-04-01T00:00:00Z")
     bill.add_argument("--org", help="only this organization id")
+    bill.add_argument("--processes", type=int, default=1,
+                      help="bill in this many processes (PostgreSQL; SQLite bills in one)")
     bill.set_defaults(handler=cmd_bill)
 
     usage = commands.add_parser("usage", help="usage aggregates").add_subparsers(dest="usage_command", required=True)

@@ -169,9 +169,10 @@ def test_one_off_invoices_get_their_pdf_and_voided_invoices_keep_it(
     assert api.post(f"invoices/{invoice['lago_id']}/download").status_code == 404  # finalized invoices only
 
 
-def test_the_billing_run_in_chunks_enqueues_through_the_bulk_call(api: httpx.Client, at: Clock,
-                                                                 database: Database, org: Org) -> None:
-    """``enqueue_invoices`` is what the chunked billing run calls: one job per invoice, once."""
+def test_the_billing_run_in_chunks_enqueues_the_pdfs_of_its_invoices(api: httpx.Client, at: Clock,
+                                                                     database: Database, org: Org) -> None:
+    """The chunked billing run queues one document job per invoice in its write transaction;
+    queuing them again (``enqueue_invoices``) adds nothing."""
     plan(api, "flat", 1000)
     customer(api, "cus")
     for name in ("a", "b"):
@@ -180,8 +181,8 @@ def test_the_billing_run_in_chunks_enqueues_through_the_bulk_call(api: httpx.Cli
     bill(database, org, utc(2024, 2, 1))
     ids = [invoice["lago_id"] for invoice in invoices(api)]
     assert len(ids) == 2
+    assert [len(jobs(database, invoice_key(lago_id))) for lago_id in ids] == [1, 1]
     with database.unit_of_work() as session:
-        tasks.enqueue_invoices(session, ids)
         tasks.enqueue_invoices(session, ids)
         tasks.enqueue_invoices(session, [])
     assert [len(jobs(database, invoice_key(lago_id))) for lago_id in ids] == [1, 1]

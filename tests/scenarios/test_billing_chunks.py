@@ -133,14 +133,14 @@ def test_chunks_bill_what_the_one_by_one_path_bills(api: httpx.Client, at: Clock
     _population(second_api, at)
     _same_prefix(database, org, second)
     together: list[str] = []
-    real = batch._write
+    real = batch._chunk
 
-    def spying(session: Any, ids: Any, instant: Any) -> Any:
-        taken, done, plain = real(session, ids, instant)
+    def spying(database: Database, ids: Any, instant: Any) -> Any:
+        taken, done, plain = real(database, ids, instant)
         together.extend(billed.subscription_external_id for billed in done)
         return taken, done, plain
 
-    monkeypatch.setattr(batch, "_write", spying)
+    monkeypatch.setattr(batch, "_chunk", spying)
     at(END)
     chunked = bill(database, org, END)
     one_by_one = bill(database, second, END, chunked=False)
@@ -196,16 +196,16 @@ def test_a_chunk_meeting_a_period_billed_by_another_run_falls_back(api: httpx.Cl
     # The chunk does not see it: its insert meets the unique constraint, and the chunk is rolled back.
     monkeypatch.setattr(batch.repository, "billed_keys_of", lambda session, ids: {})
     fell_back: list[int] = []
-    real = batch._write
+    real = batch._chunk
 
-    def counting(session: Any, ids: Any, instant: Any) -> Any:
+    def counting(database: Database, ids: Any, instant: Any) -> Any:
         try:
-            return real(session, ids, instant)
+            return real(database, ids, instant)
         except Exception:
             fell_back.append(len(ids))
             raise
 
-    monkeypatch.setattr(batch, "_write", counting)
+    monkeypatch.setattr(batch, "_chunk", counting)
     report = bill(database, org, END)
     assert fell_back == [3]
     assert sorted(b.subscription_external_id for b in report.billed) == ["sub-a"] * 3 + ["sub-c"] * 3

@@ -7,33 +7,45 @@ no trial, no usage thresholds, no minimum commitment, no pay-in-advance or per-e
 (percentage, dynamic) charge, no grace period (drafts), no coupon or credit note of its
 customer, and no invoice but starting and periodic ones (a pay-in-advance charge's invoice, or
 any other kind, in its periods sends it the one-by-one way). Consecutive plain subscriptions of
-one organization are billed together (:func:`_write`): their invoices, ``invoice_subscriptions``
-rows and fees are built by the one-by-one path's own functions (:mod:`billow.invoices.billing`,
-:mod:`billow.invoices.builder`, :func:`billow.invoices.service.price`), usage read for all of
-them at once (:func:`billow.usage.reader.prefetch`), numbered under one lock in the order the
-one-by-one path would number them, written in one flush and committed once. The others are billed
-one by one, in their place, so numbers follow the same order either way.
+one organization are billed together (:func:`_chunk`), in two transactions. A read-only one
+sorts the chunk and prices the run (:func:`_price`): their invoices, ``invoice_subscriptions`` rows
+and fees are built by the one-by-one path's own functions (:mod:`billow.invoices.billing`,
+:mod:`billow.invoices.builder`: the same fee arithmetic), usage read for all of them at once
+(:func:`billow.usage.reader.prefetch`), nothing added to the session; a run owing nothing
+(a second run) ends there, having taken no write lock. The writing one (:func:`_store`) locks the
+run's customers in id order — as the one-by-one path locks its customer before writing, so the
+two never wait on each other in opposite orders — checks that no customer got a coupon or a credit
+note and no subscription changed since, takes the organization's numbering lock, numbers the
+invoices in the order the one-by-one path would number them, writes every row with one Core
+statement per table (:mod:`billow.invoices.bulk`) and commits once. The others are billed one by
+one, in their place, so numbers follow the same order either way.
 
 A chunk is all or nothing: when its transaction fails — the unique constraint of
 ``invoice_subscriptions`` (a concurrent run billed one of its periods), a customer who got a
-coupon since the chunk was sorted, anything else — it is rolled back and its subscriptions are
+coupon since the chunk was priced, anything else — it is rolled back and its subscriptions are
 billed one by one, each period in its own transaction, as before.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
 
 from billow.core.db import Database
-from billow.invoices import billing, builder, credits, repository, service
-from billow.models import Invoice, InvoiceSubscription, Subscription
+from billow.documents import tasks as documents
+from billow.invoices import billing, builder, bulk, credits, repository, service
+from billow.models import Customer, Fee, Invoice, InvoiceSubscription, Subscription
+from billow.webhooks import repository as webhook_endpoints
+from billow.webhooks import service as webhooks
 from billow.usage import reader
 from billow.usage.charges import PER_EVENT_MODELS
 from billow.usage.service import pricing_for, window_for
@@ -118,10 +130,28 @@ def _prefetch_usage(session: Session, work: list[tuple[_Plain, billing.Due, Invo
             reader.prefetch(session, organization_id, sorted(subs), sorted(codes), window)
 
 
-def _write(session: Session, ids: list[uuid.UUID], at: datetime
-           ) -> tuple[int, list[billing.Billed], dict[uuid.UUID, _Plain]]:
-    """Sort ``ids`` and bill, in this transaction, the periods owed by the plain run they begin
-    with; how many subscriptions that run holds, what it billed and what the sort found."""
+@dataclass
+class _Priced:
+    """The invoices of a plain run, priced in a read-only transaction and written in another."""
+
+    organization_id: uuid.UUID
+    invoices: list[Invoice]
+    links: list[InvoiceSubscription]
+    fees: list[Fee]
+    billed: list[tuple[Subscription, billing.Due]]
+    seen: dict[uuid.UUID, datetime]  # each subscription's and customer's updated_at when it was priced
+
+    @property
+    def customers(self) -> list[uuid.UUID]:
+        return sorted({invoice.customer_id for invoice in self.invoices})
+
+
+def _price(session: Session, ids: list[uuid.UUID], at: datetime
+           ) -> tuple[int, _Priced | None, dict[uuid.UUID, _Plain]]:
+    """Sort ``ids`` and price the periods owed by the plain run they begin with, writing nothing:
+    how many subscriptions that run holds, its invoices (``None`` when it owes nothing) and what
+    the sort found. The invoices are built by the one-by-one path's functions, never added to the
+    session; they are numbered when written (:func:`_store`)."""
     plain = _sort(session, ids, at)
     run = _leading(ids, plain)
     work: list[tuple[_Plain, billing.Due, InvoiceSubscription]] = []
@@ -132,19 +162,14 @@ def _write(session: Session, ids: list[uuid.UUID], at: datetime
         currency = pricing_for(session, subscription.organization_id, subscription).snapshot.amount_currency
         for due in found.owed:
             invoice = service.invoice_row(subscription.customer, currency, due.issuing_date)
-            link = billing.link_row(invoice, subscription, due)
-            session.add_all((invoice, link))
+            invoice.customer = subscription.customer  # what numbering reads (never added to a session)
             invoices.append(invoice)
-            work.append((found, due, link))
+            work.append((found, due, billing.link_row(invoice, subscription, due)))
     if not work:
-        return len(run), [], plain
-    session.flush()  # the exactly-once constraint answers here, for the whole chunk
-    customers = sorted({found.subscription.customer_id for found, _, _ in work})
-    repository.lock_customers(session, customers)  # as finalizing one invoice does, in one order
-    if credits.holders(session, customers):
-        raise _Changed
+        return len(run), None, plain
     names = builder.tax_names(session, invoices[0].organization_id)
     _prefetch_usage(session, work)
+    fees: list[Fee] = []
     nothing = credits.CreditInputs()
     try:
         with session.no_autoflush:
@@ -154,17 +179,82 @@ def _write(session: Session, ids: list[uuid.UUID], at: datetime
                 row = billing.fee_row(session, invoice, subscription, due, fee, -1)
                 kept = [] if row is None else [row]
                 found.history = billing.History(False, found.history.already_billed or row is not None)
-                service.price(session, invoice, [(subscription, link)], kept, finalize=True, names=names,
-                              spent=nothing, flush=False)
-            service.number_all(session, invoices, at)
-            for invoice in invoices:
-                service.finalized(invoice, at)
+                if link.charges_from_datetime != link.charges_to_datetime:  # a starting invoice bills no usage
+                    kept.extend(builder.charge_fee_rows(session, invoice, subscription, link.charges_to_datetime))
+                # Plain: no commitment to true up, no coupon or credit note, no progressive invoice.
+                books = {subscription.id: builder.tax_book(session, subscription, subscription.customer, names)}
+                builder.apply_totals(invoice, kept, books, finalize=True, spent=nothing, session=session,
+                                     progressive=False)
+                fees.extend(kept)
     finally:
         reader.forget(session)
-    session.flush()
-    service.announce_all(session, invoices, "invoice.created")
-    return len(run), [billing.billed(found.subscription, due, invoice)
-                      for (found, due, _), invoice in zip(work, invoices, strict=True)], plain
+    seen = {row.id: row.updated_at for found, _, _ in work for row in (found.subscription, found.subscription.customer)}
+    return len(run), _Priced(invoices[0].organization_id, invoices, [link for _, _, link in work], fees,
+                             [(found.subscription, due) for found, due, _ in work], seen), plain
+
+
+def _store(session: Session, priced: _Priced, at: datetime) -> list[billing.Billed]:
+    """Write ``priced`` in this transaction: its customers locked (in id order, as every billing
+    transaction locks them before writing) and found unchanged, with their subscriptions, since
+    they were priced; then the organization's numbering lock, then every row in one statement per
+    table. The exactly-once constraint answers at the periods' insert."""
+    customers = priced.customers
+    repository.lock_customers(session, customers)
+    if credits.holders(session, customers):
+        raise _Changed("a customer got a coupon or a credit note")
+    subscriptions = [subscription.id for subscription, _ in priced.billed]
+    now = dict(session.execute(select(Subscription.id, Subscription.updated_at)
+                               .where(Subscription.id.in_(subscriptions))).all())
+    now.update(session.execute(select(Customer.id, Customer.updated_at).where(Customer.id.in_(customers))).all())
+    if now != priced.seen:
+        raise _Changed("a subscription or a customer changed")
+    service.number_all(session, priced.invoices, at)  # takes the organization's lock: as late as can be
+    for invoice in priced.invoices:
+        service.finalized(invoice, at)
+    bulk.insert_all(session, priced.invoices)
+    bulk.insert_all(session, priced.links)
+    bulk.insert_all(session, priced.fees)
+    documents.enqueue_invoices(session, [invoice.id for invoice in priced.invoices])  # their PDFs
+    endpoints = webhook_endpoints.endpoints_for(session, priced.organization_id)
+    if any(webhooks.listens(endpoint, "invoice.created") for endpoint in endpoints):
+        ids = [invoice.id for invoice in priced.invoices]
+        # What serializing an invoice loads one at a time otherwise: its subscriptions, their plans
+        # and customers, read together (the invoices find them in the session while this holds them).
+        held = (session.scalars(select(Customer).where(Customer.id.in_(priced.customers)).options(
+            selectinload(Customer.taxes), selectinload(Customer.metadata_items))).all(),
+            repository.subscriptions(session, subscriptions))
+        written = {invoice.id: invoice for invoice in session.scalars(select(Invoice).where(Invoice.id.in_(ids)))}
+        service.announce_all(session, [written[invoice_id] for invoice_id in ids], "invoice.created")
+        del held
+    return [billing.billed(subscription, due, invoice)
+            for (subscription, due), invoice in zip(priced.billed, priced.invoices, strict=True)]
+
+
+@contextmanager
+def _collected_once() -> Iterator[None]:
+    """The garbage of a chunk collected once, when it is done: the objects a chunk makes (ORM
+    rows, priced fees) otherwise set off many collections, some of the whole heap, on the way."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.collect(0)  # all the chunk made is in the youngest generation: nothing was collected since
+
+
+def _chunk(database: Database, ids: list[uuid.UUID], at: datetime
+           ) -> tuple[int, list[billing.Billed], dict[uuid.UUID, _Plain]]:
+    """Price the plain run ``ids`` begin with in a read-only transaction, then write it in its
+    own: how many subscriptions the run holds, what it billed and what the sort found."""
+    with database.unit_of_work(write=False) as session:
+        taken, priced, plain = _price(session, ids, at)
+    if priced is None:
+        return taken, [], plain
+    with database.unit_of_work() as session:
+        return taken, _store(session, priced, at), plain
 
 
 def bill(database: Database, ids: list[uuid.UUID], at: datetime, report: billing.RunReport,
@@ -172,9 +262,9 @@ def bill(database: Database, ids: list[uuid.UUID], at: datetime, report: billing
     """Bill what ``ids`` owe at ``at``, in this order: plain runs together, the others through
     ``one_by_one`` (the per-invoice path) in their place.
 
-    A chunk is sorted in the transaction that bills its leading plain run: all of it, when the
-    chunk is plain. After a subscription that is not, the next run is the one that sort predicts,
-    sorted again by the transaction that bills it."""
+    A chunk is sorted in the read-only transaction that prices its leading plain run: all of it,
+    when the chunk is plain. After a subscription that is not, the next run is the one that sort
+    predicts, sorted again by the transaction that prices it."""
     for start in range(0, len(ids), CHUNK):
         queue = ids[start:start + CHUNK]
         known: dict[uuid.UUID, _Plain] | None = None
@@ -183,8 +273,8 @@ def bill(database: Database, ids: list[uuid.UUID], at: datetime, report: billing
             plain = known or {}
             if span:
                 try:
-                    with database.unit_of_work() as session:
-                        taken, done, plain = _write(session, span, at)
+                    with _collected_once():
+                        taken, done, plain = _chunk(database, span, at)
                 except Exception as error:  # rolled back: the span is billed one by one
                     log.info("billing %d subscriptions together failed (%r); billing them one by one",
                              len(span), error)

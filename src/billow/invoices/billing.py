@@ -308,7 +308,12 @@ def bill_period(session: Session, subscription_id: uuid.UUID, due: Due, at: date
     """Write the invoice of one owed period (``None`` if it is billed already), with what a plan
     change bills together with it (:func:`_companions`). Never commits."""
     subscription = repository.subscription(session, subscription_id)
-    if subscription is None or due.key in repository.billed_keys(session, subscription_id):
+    if subscription is None:
+        return None
+    # The customer is locked before anything is written, as a billing chunk locks its customers:
+    # concurrent runs then never hold a period's row and wait for the other's customer.
+    repository.lock_customers(session, [subscription.customer_id])
+    if due.key in repository.billed_keys(session, subscription_id):
         return None
     group = sorted([(subscription, due), *_companions(session, subscription, due, at)],
                    key=lambda pair: pair[0].started_at or pair[0].subscription_at)
@@ -372,13 +377,13 @@ def bill_subscriptions(database: Database, subscription_ids: list[uuid.UUID], at
     """Bill now what these subscriptions owe at ``at`` (a plan change or a termination is billed
     when it happens, not at the next run of the billing clock). Idempotent like :func:`bill_due`."""
     report = RunReport([], 0, [])
-    one_by_one = _one_by_one(database, at, report)
+    bill = one_by_one(database, at, report)
     for subscription_id in subscription_ids:
-        one_by_one(subscription_id)
+        bill(subscription_id)
     return report
 
 
-def _one_by_one(database: Database, at: datetime, report: RunReport) -> Callable[[uuid.UUID], None]:
+def one_by_one(database: Database, at: datetime, report: RunReport) -> Callable[[uuid.UUID], None]:
     """Bill one subscription's periods, each in its own transaction; a failure is logged and
     reported, and left for the next run."""
     def bill(subscription_id: uuid.UUID) -> None:
@@ -391,25 +396,28 @@ def _one_by_one(database: Database, at: datetime, report: RunReport) -> Callable
 
 
 def bill_due(database: Database, at: datetime, organization_id: uuid.UUID | None = None, *,
-             chunked: bool = True) -> RunReport:
+             chunked: bool = True, processes: int = 1) -> RunReport:
     """Bill every period ended by ``at`` and not invoiced yet; price again the drafts still in
     their grace period (late events reach them) and finalize those whose grace period ended (of one
     organization, or all). Idempotent: a second run at the same instant bills nothing.
     Plain subscriptions are billed many per transaction (:mod:`billow.invoices.batch`), the others
     (and all of them with ``chunked=False``) one period per transaction; the invoices are the same.
     A subscription whose billing fails is logged, reported and left for the next run; the others
-    are billed."""
-    from billow.invoices import batch  # it builds on this module
+    are billed. On PostgreSQL, ``processes`` > 1 bills the chunks in that many processes
+    (:mod:`billow.invoices.parallel`); SQLite bills in this one."""
+    from billow.invoices import batch, parallel  # they build on this module
 
     report = RunReport([], 0, [])
     _apply_schedules(database, at, organization_id, report)
-    one_by_one = _one_by_one(database, at, report)
     ids = _billable_subscription_ids(database, at, organization_id)
-    if chunked:
-        batch.bill(database, ids, at, report, one_by_one)
+    if chunked and processes > 1 and not database.sqlite:
+        parallel.bill(database, ids, at, report, processes)
+    elif chunked:
+        batch.bill(database, ids, at, report, one_by_one(database, at, report))
     else:
+        bill = one_by_one(database, at, report)
         for subscription_id in ids:
-            one_by_one(subscription_id)
+            bill(subscription_id)
     report.billed.extend(progressive.bill_thresholds(database, at, organization_id))  # usage thresholds passed
     report.refreshed = service.refresh_drafts(database, at, organization_id)
     report.finalized = service.finalize_due_drafts(database, at, organization_id)
@@ -417,4 +425,4 @@ def bill_due(database: Database, at: datetime, organization_id: uuid.UUID | None
 
 
 __all__ = ["PERIODIC", "STARTING", "TERMINATING", "Billed", "Due", "RunReport", "bill_due", "bill_subscriptions",
-           "due_periods", "ended_by"]
+           "due_periods", "ended_by", "one_by_one"]

@@ -224,23 +224,27 @@ def _priced(session: Session, fees: list[Fee], rates: list[tuple[TaxRate, ...]])
 
 
 def apply_totals(invoice: Invoice, fees: list[Fee], books: dict[uuid.UUID | None, TaxBook], *,
-                 finalize: bool, spent: credits.CreditInputs | None = None) -> InvoiceTotals:
+                 finalize: bool, spent: credits.CreditInputs | None = None, session: Session | None = None,
+                 progressive: bool = True) -> InvoiceTotals:
     """Every total of ``invoice`` and the tax fields of each fee, by ``compute_invoice``.
 
     Finalizing spends the customer's coupons and credit notes (:mod:`billow.invoices.credits`),
     after giving back whatever an earlier pricing of this invoice took; ``spent`` is what the
     caller already read of them, under the customer's lock, for an invoice that took nothing yet.
+    A billing chunk prices invoices not added to any ``session`` (written later, in bulk), of
+    subscriptions without progressive invoices (``progressive=False``: nothing to deduct).
     """
-    session = object_session(invoice)
+    session = session if session is not None else object_session(invoice)
     assert session is not None
     rates = [books[fee.subscription_id].rates(fee) for fee in fees]
     if not finalize:
         spent = credits.CreditInputs()
     elif spent is None:
         spent = credits.inputs(session, invoice)
-    priced, refunds = progressive_credits.deduct(session, invoice, fees, _priced(session, fees, rates),
-                                                 finalize=finalize)
-    spent = credits.adding(spent, refunds)
+    priced = _priced(session, fees, rates)
+    if progressive:
+        priced, refunds = progressive_credits.deduct(session, invoice, fees, priced, finalize=finalize)
+        spent = credits.adding(spent, refunds)
     totals = compute_invoice(priced, currency=invoice.currency, finalize=finalize,
                              coupons=[coupon for _, coupon in spent.coupons.values()],
                              credit_notes=[note for _, note in spent.credit_notes.values()])
