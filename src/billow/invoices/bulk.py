@@ -54,7 +54,8 @@ def insert_all(session: Session, objects: Sequence[Any]) -> None:
     """Insert ``objects`` (all of one mapped class) in this order, in the session's transaction."""
     if objects:
         table, _columns = _layout(type(objects[0]))
-        session.execute(insert(table), [values(obj) for obj in objects])
+        # On the connection: Core's executemany, not the ORM's bulk insert (which rebuilds each row).
+        session.connection().execute(insert(table), [values(obj) for obj in objects])
 
 
 __all__ = ["insert_all", "values"]

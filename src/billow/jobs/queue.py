@@ -119,7 +119,9 @@ def enqueue_many(session: Session, name: str, jobs: Sequence[tuple[dict[str, Any
     now = clock.now()
     rows = [{"name": name, "payload": payload, "state": "queued", "dedupe_key": key, "run_at": now, "attempts": 0,
              "created_at": now, "updated_at": now} for payload, key in jobs]
-    session.execute(_insert(session)(Job).values(rows).on_conflict_do_nothing(index_elements=["dedupe_key"]))
+    # One statement executed for many rows (compiled once), not a multi-row VALUES compiled each time.
+    session.connection().execute(_insert(session)(Job.__table__).on_conflict_do_nothing(index_elements=["dedupe_key"]),
+                                 rows)
     session.info[_ENQUEUED] = True
 
 
