@@ -105,3 +105,13 @@ def test_first_start_without_key_prints_one_once() -> None:
         proc.terminate()
         second_output, _ = proc.communicate(timeout=10)
     assert "API key" not in second_output
+
+
+def test_serve_takes_its_own_address_as_public_url_unless_one_is_set() -> None:
+    from billow.cli import served_settings
+    from billow.config import Settings
+
+    assert served_settings(Settings(), "127.0.0.1", 3099).api_url == "http://127.0.0.1:3099"
+    assert served_settings(Settings(), "0.0.0.0", 8080).api_url == "http://127.0.0.1:8080"
+    given = Settings(api_url="https://billing.example.com")
+    assert served_settings(given, "0.0.0.0", 8080).api_url == "https://billing.example.com"

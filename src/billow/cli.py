@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -38,6 +39,16 @@ def prepare(settings: Settings, database: Database) -> None:
     sys.stdout.flush()
 
 
+def served_settings(settings: Settings, host: str, port: int) -> Settings:
+    """``settings`` for a server on ``host:port``: without ``BILLOW_API_URL``, the instance's public
+    URL (documents' ``file_url``, the ``iss`` of webhooks) is that address (a wildcard host: the
+    loopback one)."""
+    if "api_url" in settings.model_fields_set:
+        return settings
+    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return settings.model_copy(update={"api_url": f"http://{local}:{port}"})
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -46,6 +57,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     database = _database(settings)
     prepare(settings, database)
     host, port = args.host or settings.host, args.port or settings.port
+    settings = served_settings(settings, host, port)
+    os.environ["BILLOW_API_URL"] = settings.api_url  # the server processes of --workers read it
     # One worker thread in this process, whatever the number of server processes.
     worker = _start_worker(settings, database)
     # uvicorn handles SIGTERM/SIGINT itself, then raises the signal again once it has stopped:
