@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billow.core.errors import NotAllowed, NotFound
+from billow.fees.schemas import FeeUpdate
 from billow.invoices import service as invoices
 from billow.models import Fee, Invoice, InvoiceSubscription, Subscription
 from billow.pricing.periods import ONE_SECOND
@@ -34,10 +34,6 @@ from billow.usage.service import pricing_for
 
 ADVANCE_CHARGES = "advance_charges"
 IN_ADVANCE_CHARGE_PERIODIC = "in_advance_charge_periodic"
-
-
-class FeeUpdate(BaseModel):
-    payment_status: Literal["pending", "succeeded", "failed", "refunded"] | None = None
 
 
 def _uninvoiced(session: Session, organization_id: uuid.UUID, fee_id: uuid.UUID) -> Fee:
@@ -96,11 +92,11 @@ def bill_paid_fees(session: Session, subscription: Subscription, window_end: dat
     invoice = invoices.new_invoice(session, subscription.customer, fees[0].amount_currency, issuing_date,
                                    ADVANCE_CHARGES)
     invoice.grace_period_ends_at = None
+    first = min(fee.from_datetime for fee in fees)
     session.add(InvoiceSubscription(
         organization_id=subscription.organization_id, invoice_id=invoice.id, subscription_id=subscription.id,
-        invoicing_reason=IN_ADVANCE_CHARGE_PERIODIC, from_datetime=min(fee.from_datetime for fee in fees),
-        to_datetime=window_end - ONE_SECOND, charges_from_datetime=min(fee.from_datetime for fee in fees),
-        charges_to_datetime=window_end - ONE_SECOND))
+        invoicing_reason=IN_ADVANCE_CHARGE_PERIODIC, from_datetime=first, to_datetime=window_end - ONE_SECOND,
+        charges_from_datetime=first, charges_to_datetime=window_end - ONE_SECOND))
     for position, fee in enumerate(fees, start=1):
         fee.invoice_id, fee.position = invoice.id, position
     _totals(invoice, fees)
@@ -130,4 +126,4 @@ def _totals(invoice: Invoice, fees: list[Fee]) -> None:
     invoice.applied_taxes = list(applied.values())
 
 
-__all__ = ["ADVANCE_CHARGES", "FeeUpdate", "bill_paid_fees", "delete", "regroups", "update"]
+__all__ = ["ADVANCE_CHARGES", "bill_paid_fees", "delete", "regroups", "update"]

@@ -15,7 +15,7 @@ from billow.core.pagination import Paging, page_response
 from billow.core.repository import parse_uuid
 from billow.core.wire import RootBody, validate
 from billow.fees import paid, repository
-from billow.fees.schemas import fee_json
+from billow.fees.schemas import FeeUpdate, fee_json
 from billow.models import Fee, Invoice, Subscription
 from billow.organizations.auth import CurrentOrg
 
@@ -62,7 +62,7 @@ def get_fee(lago_id: str, org: CurrentOrg, session: DbSession) -> dict[str, Any]
 
 @router.put("/{lago_id}")
 def update_fee(lago_id: str, org: CurrentOrg, session: DbSession,
-               data: paid.FeeUpdate = RootBody("fee", paid.FeeUpdate)) -> dict[str, Any]:
+               data: FeeUpdate = RootBody("fee", FeeUpdate)) -> dict[str, Any]:
     """Only a fee that no invoice carries takes a payment status (405 ``invoiced_fee`` otherwise)."""
     fee = paid.update(session, org.id, parse_uuid(lago_id, "fee"), data, clock.now())
     return {"fee": _json(session, fee)}

@@ -5,12 +5,20 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel
 
 from billow.core.money import exponent
 from billow.core.wire import iso_utc
 from billow.models import Customer, Fee, Invoice, Subscription
 from billow.pricing.proration import ARITHMETIC, round_cents
+
+class FeeUpdate(BaseModel):
+    """``PUT /fees/{id}`` body (root ``fee``)."""
+
+    payment_status: Literal["pending", "succeeded", "failed", "refunded"] | None = None
+
 
 def _major(cents: Decimal, currency: str) -> str:
     """A precise amount in minor units written in major units, as Lago's ``precise_*`` fields."""

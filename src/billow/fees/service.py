@@ -44,8 +44,7 @@ from billow.pricing.charge_models import ChargeAmount, ChargeInputs, pay_in_adva
 from billow.pricing.filters import BucketKey
 from billow.pricing.periods import BillingWindow, local_date
 from billow.pricing.prorated import ProrationWindow, advance_prorated_units
-from billow.pricing.proration import round_cents
-from billow.pricing.taxes import fee_tax, percent_of
+from billow.pricing.taxes import fee_tax
 from billow.subscriptions.repository import resolve
 from billow.usage import charges, service, store
 from billow.usage.charges import BucketUsage, ChargeUsage
@@ -199,9 +198,7 @@ def record_uninvoiced(session: Session, subscription: Subscription, usage: Charg
     fee.taxes_rate, fee.taxes_precise_amount_cents, fee.taxes_amount_cents = (
         tax.taxes_rate, tax.precise_amount_cents, tax.amount_cents)
     names = builder.tax_names(session, subscription.organization_id) if rates else {}
-    fee.applied_taxes = [builder.tax_json(names.get(r.code), r.code, r.rate,
-                                          round_cents(percent_of(Decimal(fee.amount_cents), r.rate)), currency)
-                         for r in rates]
+    fee.applied_taxes = builder.applied_taxes_json(names, rates, Decimal(fee.amount_cents), currency)
     session.add(fee)
     session.flush()  # the one-fee-per-charge-and-event constraint answers here
     webhooks.emit(session, subscription.organization_id, "fee.created", "fee",

@@ -405,15 +405,13 @@ def bill_due(database: Database, at: datetime, organization_id: uuid.UUID | None
     A subscription whose billing fails is logged, reported and left for the next run; the others
     are billed. On PostgreSQL, ``processes`` > 1 bills the chunks in that many processes
     (:mod:`billow.invoices.parallel`); SQLite bills in this one."""
-    from billow.invoices import batch, parallel  # they build on this module
+    from billow.invoices import parallel  # it builds on this module
 
     report = RunReport([], 0, [])
     _apply_schedules(database, at, organization_id, report)
     ids = _billable_subscription_ids(database, at, organization_id)
-    if chunked and processes > 1 and not database.sqlite:
-        parallel.bill(database, ids, at, report, processes)
-    elif chunked:
-        batch.bill(database, ids, at, report, one_by_one(database, at, report))
+    if chunked:
+        parallel.bill(database, ids, at, report, 1 if database.sqlite else processes)
     else:
         bill = one_by_one(database, at, report)
         for subscription_id in ids:

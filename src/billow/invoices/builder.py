@@ -9,6 +9,7 @@ from :func:`billow.pricing.invoice.compute_invoice`.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -223,6 +224,13 @@ def _priced(session: Session, fees: list[Fee], rates: list[tuple[TaxRate, ...]])
             for i, fee in enumerate(fees)]
 
 
+def applied_taxes_json(names: dict[str, str | None], rates: Sequence[TaxRate], base: Decimal,
+                       currency: str) -> list[dict[str, Any]]:
+    """A fee's ``applied_taxes``: each rate on ``base`` (what the fee is taxed on), rounded to cents."""
+    return [tax_json(names.get(r.code), r.code, r.rate, round_cents(percent_of(base, r.rate)), currency)
+            for r in rates]
+
+
 def apply_totals(invoice: Invoice, fees: list[Fee], books: dict[uuid.UUID | None, TaxBook], *,
                  finalize: bool, spent: credits.CreditInputs | None = None, session: Session | None = None,
                  progressive: bool = True) -> InvoiceTotals:
@@ -257,9 +265,8 @@ def apply_totals(invoice: Invoice, fees: list[Fee], books: dict[uuid.UUID | None
         fee.taxes_rate = line.taxes_rate
         fee.taxes_precise_amount_cents = line.taxes_precise_amount_cents
         fee.taxes_amount_cents = line.taxes_amount_cents
-        base = line.sub_total_excluding_taxes_amount_cents
-        fee.applied_taxes = [tax_json(names.get(r.code), r.code, r.rate, round_cents(percent_of(base, r.rate)),
-                                      invoice.currency) for r in fee_rates]
+        fee.applied_taxes = applied_taxes_json(names, fee_rates, line.sub_total_excluding_taxes_amount_cents,
+                                               invoice.currency)
     invoice.fees_amount_cents = totals.fees_amount_cents
     invoice.progressive_billing_credit_amount_cents = totals.progressive_billing_credit_amount_cents
     invoice.coupons_amount_cents = totals.coupons_amount_cents
@@ -277,5 +284,5 @@ def apply_totals(invoice: Invoice, fees: list[Fee], books: dict[uuid.UUID | None
     return totals
 
 
-__all__ = ["TaxBook", "apply_totals", "bucket_fee", "charge_fee_rows", "closes_plan_period", "subscription_fee_row",
+__all__ = ["TaxBook", "applied_taxes_json", "apply_totals", "bucket_fee", "charge_fee_rows", "closes_plan_period", "subscription_fee_row",
            "tax_book", "tax_names"]
