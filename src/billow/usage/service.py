@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session, joinedload, lazyload, object_session
+from sqlalchemy.orm import Load, Session, joinedload, lazyload, object_session
 
 from billow.core.errors import NotAllowed, NotFound, ValidationFailed
 from billow.models import BillableMetric, Customer, Subscription, Tax
@@ -55,6 +55,9 @@ def _customer_rates(customer: Customer) -> tuple[TaxRate, ...]:
     session = object_session(customer)
     if "taxes" in customer.__dict__ or session is None:
         return _rates(list(customer.taxes))
+    known = session.info.get(_RATES, {}).get(customer.id)
+    if known is not None:
+        return known
     rows = session.connection().execute(_CUSTOMER_TAXES, {"customer_id": customer.id})
     return tuple(TaxRate(code, Decimal(str(rate))) for code, rate in rows)
 
@@ -79,12 +82,40 @@ _CUSTOMER = (select(Customer).options(lazyload("*"), joinedload(Customer.organiz
 _SUBSCRIPTION = (select(Subscription).options(joinedload(Subscription.plan).lazyload("*")).where(
     Subscription.organization_id == bindparam("organization_id"), Subscription.customer_id == bindparam("customer_id"),
     Subscription.external_id == bindparam("external_id"), Subscription.status == "active"))
+# The usual case in one round trip: the active subscription with its plan, its customer with the
+# organization (whose catalog revision pricing checks), and the customer's taxes, one row each
+# (a row with NULL taxes when it has none).
+_SUBSCRIPTION_OF_CUSTOMER = (
+    select(Subscription, Customer, Tax.code, Tax.rate)
+    .join(Customer, Customer.id == Subscription.customer_id)
+    .outerjoin(customer_taxes, customer_taxes.c.customer_id == Customer.id)
+    .outerjoin(Tax, Tax.id == customer_taxes.c.tax_id)
+    .options(Load(Subscription).lazyload("*"), Load(Customer).lazyload("*"),
+             joinedload(Subscription.plan).lazyload("*"), joinedload(Customer.organization).lazyload("*"))
+    .where(Customer.organization_id == bindparam("organization_id"),
+           Customer.external_id == bindparam("external_customer_id"), Customer.deleted_at.is_(None),
+           Subscription.organization_id == bindparam("organization_id"),
+           Subscription.external_id == bindparam("external_id"), Subscription.status == "active")
+    .order_by(Tax.code))
+_RATES = "billow.usage.customer_rates"
 
 
 def active_subscription(session: Session, organization_id: uuid.UUID, external_customer_id: str,
                         external_subscription_id: str | None) -> tuple[Customer, Subscription]:
     # Nothing loaded eagerly beyond the rows themselves (and the subscription's plan): usage reads
     # take the plan's pricing from its version snapshot (:func:`pricing_for`).
+    if external_subscription_id:
+        rows = session.execute(_SUBSCRIPTION_OF_CUSTOMER, {
+            "organization_id": organization_id, "external_customer_id": external_customer_id,
+            "external_id": external_subscription_id}).all()
+        if rows:
+            subscription, customer = rows[0][0], rows[0][1]
+            # What later reads of this transaction would query again: the revision, the taxes.
+            session.info.setdefault("catalog_revisions", {}).setdefault(
+                organization_id, customer.organization.catalog_revision)
+            session.info.setdefault(_RATES, {})[customer.id] = tuple(
+                TaxRate(code, Decimal(str(rate))) for _s, _c, code, rate in rows if code is not None)
+            return customer, subscription
     customer = session.scalar(_CUSTOMER, {"organization_id": organization_id, "external_id": external_customer_id})
     if customer is None:
         raise NotFound("customer")
