@@ -196,8 +196,8 @@ def test_billow_serve_delivers_webhooks_with_its_own_worker(database: Database, 
                 add_endpoint(api, receiver.url, signature_algo="hmac")
                 create_customer(api, "cus-served")
                 _wait(lambda: len(receiver.delivered()) == 1, 30)
-                [webhook] = api.get("webhooks").json()["webhooks"]
-                assert webhook["status"] == "succeeded"
+                # The worker records the outcome after the receiver has answered: wait for it.
+                _wait(lambda: [w["status"] for w in api.get("webhooks").json()["webhooks"]] == ["succeeded"], 30)
             assert receiver.delivered()[0].json["customer"]["external_id"] == "cus-served"
             os.kill(process.pid, signal.SIGTERM)
             assert process.wait(30) == 0
