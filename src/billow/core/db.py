@@ -96,6 +96,10 @@ class Database:
         self.engine = make_engine(self.url, busy_timeout_seconds=busy_timeout_seconds, pool_size=pool_size)
         self.sqlite = is_sqlite(self.url)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
+        # PostgreSQL reads that need no snapshot beyond each statement's own (READ COMMITTED gives a
+        # transaction no more than that): without BEGIN and ROLLBACK, two round trips fewer.
+        self._statement_reads = self._read if is_sqlite(self.url) else sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
         write_bind = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"}) if self.sqlite else self.engine
         self._write = sessionmaker(write_bind, expire_on_commit=False)
         self.group_commit = GroupCommit(self)
@@ -125,9 +129,12 @@ class Database:
         return (self._write if write else self._read)()
 
     @contextmanager
-    def unit_of_work(self, *, write: bool = True) -> Iterator[Session]:
-        """One transaction: commits if the block succeeds, rolls back otherwise."""
-        session = self.session(write=write)
+    def unit_of_work(self, *, write: bool = True, statement_reads: bool = False) -> Iterator[Session]:
+        """One transaction: commits if the block succeeds, rolls back otherwise.
+
+        ``statement_reads`` (reads only): on PostgreSQL each statement runs on its own, as it sees
+        its own snapshot under READ COMMITTED anyway; for reads that take no locks."""
+        session = self._statement_reads() if statement_reads and not write else self.session(write=write)
         try:
             yield session
             session.commit()

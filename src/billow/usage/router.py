@@ -36,7 +36,7 @@ def _read(request: Request, org_id: uuid.UUID, external_customer_id: str, comput
     subscription_id = request.query_params.get("external_subscription_id")
     at = clock.now()
     for rebuilt in (False, True):
-        with database.unit_of_work(write=False) as session:
+        with database.unit_of_work(write=False, statement_reads=True) as session:
             customer, subscription = service.active_subscription(session, org_id, external_customer_id,
                                                                  subscription_id)
             pricing = service.pricing_for(session, org_id, subscription)
