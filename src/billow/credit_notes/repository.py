@@ -31,6 +31,13 @@ def offset_cents(session: Session, invoice_id: uuid.UUID) -> int:
                               .where(CreditNote.invoice_id == invoice_id)) or 0)
 
 
+def offsets_cents(session: Session, invoice_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """:func:`offset_cents` of many invoices (those without credit notes left out)."""
+    rows = session.execute(select(CreditNote.invoice_id, func.sum(CreditNote.offset_amount_cents))
+                           .where(CreditNote.invoice_id.in_(invoice_ids)).group_by(CreditNote.invoice_id))
+    return {invoice_id: int(total or 0) for invoice_id, total in rows}
+
+
 def next_sequential_id(session: Session, invoice_id: uuid.UUID) -> int:
     highest = session.scalar(select(func.max(CreditNote.sequential_id)).where(CreditNote.invoice_id == invoice_id))
     return (highest or 0) + 1

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billow.core import clock
@@ -17,14 +21,14 @@ from billow.fees.schemas import fee_json
 from billow.invoices import repository
 from billow.invoices.applied_thresholds import applied_thresholds_json
 from billow.invoices.credits import credits_json
-from billow.models import Invoice, InvoiceSubscription, Subscription
+from billow.models import Credit, Fee, Invoice, InvoiceSubscription, Subscription
 from billow.models.invoice import PAYMENT_STATUSES, STATUSES
 from billow.pricing.periods import local_date
 from billow.subscriptions import service as subscriptions
 from billow.subscriptions.schemas import IsoInstant
 
 __all__ = ["PAYMENT_STATUSES", "STATUSES", "InvoiceFilterParams", "InvoiceUpdate", "OneOffCreate", "OneOffFeeIn",
-           "PreviewIn", "PreviewSubscriptions", "invoice_json"]
+           "PreviewIn", "PreviewSubscriptions", "invoice_json", "invoices_json"]
 
 
 class MetadataIn(BaseModel):
@@ -119,19 +123,49 @@ def _billing_period(link: InvoiceSubscription, subscription: Subscription) -> di
     }
 
 
-def _fees(session: Session, invoice: Invoice, subscriptions_by_id: dict[Any, Subscription]) -> list[dict[str, Any]]:
-    fees = repository.fees_of(session, invoice.id)
+@dataclass
+class _Known:
+    """What :func:`invoices_json` read ahead for a run of invoices, by invoice id."""
+
+    links: dict[uuid.UUID, list[InvoiceSubscription]] = field(default_factory=dict)
+    fees: dict[uuid.UUID, list[Fee]] = field(default_factory=dict)
+    offsets: dict[uuid.UUID, int] = field(default_factory=dict)
+    with_credits: set[uuid.UUID] = field(default_factory=set)
+
+
+def _fees(session: Session, invoice: Invoice, subscriptions_by_id: dict[Any, Subscription],
+          known: _Known | None = None) -> list[dict[str, Any]]:
+    fees = repository.fees_of(session, invoice.id) if known is None else known.fees.get(invoice.id, [])
     true_ups = {fee.true_up_parent_fee_id: fee.id for fee in fees if fee.true_up_parent_fee_id}
     return [fee_json(fee, invoice, invoice.customer, subscriptions_by_id.get(fee.subscription_id), true_ups.get(fee.id))
             for fee in fees]
 
 
-def invoice_json(session: Session, invoice: Invoice, *, full: bool = True) -> dict[str, Any]:
+def invoices_json(session: Session, invoices: Sequence[Invoice]) -> Iterator[dict[str, Any]]:
+    """:func:`invoice_json` of many invoices (a billing run's), their periods, fees, credit-note
+    offsets and credits read for all of them at once, and their subscriptions' terms once a plan
+    version."""
+    ids = [invoice.id for invoice in invoices]
+    known = _Known()
+    for link in session.scalars(select(InvoiceSubscription).where(InvoiceSubscription.invoice_id.in_(ids))
+                                .order_by(InvoiceSubscription.created_at, InvoiceSubscription.from_datetime,
+                                          InvoiceSubscription.id)):
+        known.links.setdefault(link.invoice_id, []).append(link)
+    for fee in session.scalars(select(Fee).where(Fee.invoice_id.in_(ids)).order_by(Fee.position, Fee.id)):
+        known.fees.setdefault(fee.invoice_id, []).append(fee)
+    known.offsets = credit_notes.offsets_cents(session, ids)
+    known.with_credits = set(session.scalars(select(Credit.invoice_id).where(Credit.invoice_id.in_(ids))))
+    with subscriptions.terms_remembered(session):
+        for invoice in invoices:
+            yield invoice_json(session, invoice, known=known)
+
+
+def invoice_json(session: Session, invoice: Invoice, *, full: bool = True, known: _Known | None = None) -> dict[str, Any]:
     """The invoice as Lago serializes it; ``full`` adds customer, periods, subscriptions and fees."""
     customer = invoice.customer
     today = local_date(clock.now(), customer.applicable_timezone)
     pending = invoice.status == "finalized" and invoice.payment_status != "succeeded"
-    offsets = credit_notes.offset_cents(session, invoice.id)
+    offsets = credit_notes.offset_cents(session, invoice.id) if known is None else known.offsets.get(invoice.id, 0)
     body: dict[str, Any] = {
         "lago_id": str(invoice.id),
         "billing_entity_code": None,
@@ -177,13 +211,13 @@ def invoice_json(session: Session, invoice: Invoice, *, full: bool = True) -> di
     }
     if not full:
         return body
-    links = repository.links(session, invoice.id)
+    links = repository.links(session, invoice.id) if known is None else known.links.get(invoice.id, [])
     subscriptions_by_id = {link.subscription_id: session.get_one(Subscription, link.subscription_id) for link in links}
     body.update(
         customer=dump(CustomerOut, customer),
         billing_periods=[_billing_period(link, subscriptions_by_id[link.subscription_id]) for link in links],
         subscriptions=[subscriptions.wire(session, s, with_plan=False) for s in subscriptions_by_id.values()],
-        fees=_fees(session, invoice, subscriptions_by_id),
-        credits=credits_json(session, invoice),
+        fees=_fees(session, invoice, subscriptions_by_id, known),
+        credits=credits_json(session, invoice) if known is None or invoice.id in known.with_credits else [],
     )
     return body

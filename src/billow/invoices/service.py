@@ -22,7 +22,7 @@ from billow.core.db import Database
 from billow.core.errors import NotAllowed, NotFound
 from billow.documents import tasks as documents
 from billow.invoices import builder, credits, repository
-from billow.invoices.schemas import InvoiceUpdate, invoice_json
+from billow.invoices.schemas import InvoiceUpdate, invoice_json, invoices_json
 from billow.models import Customer, Fee, Invoice, InvoiceSubscription, Organization, Subscription, Tax
 from billow.pricing.periods import local_date, start_of_local_day
 from billow.webhooks import repository as webhook_endpoints
@@ -210,9 +210,13 @@ def finalized(invoice: Invoice, at: datetime) -> None:
 
 def announce_all(session: Session, invoices: list[Invoice], webhook_type: str) -> None:
     """:func:`announce` for each invoice of one organization, its endpoints read once."""
-    if invoices and _listens(session, invoices[0].organization_id, webhook_type):
-        for invoice in invoices:
-            webhooks.emit(session, invoice.organization_id, webhook_type, "invoice", invoice_json(session, invoice))
+    if not invoices:
+        return
+    organization_id = invoices[0].organization_id
+    endpoints = webhook_endpoints.endpoints_for(session, organization_id)
+    if any(webhooks.listens(endpoint, webhook_type) for endpoint in endpoints):
+        webhooks.emit_many(session, organization_id, webhook_type, "invoice", invoices_json(session, invoices),
+                           endpoints_of=endpoints)
 
 
 def announce(session: Session, invoice: Invoice, webhook_type: str) -> None:

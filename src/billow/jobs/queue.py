@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, event, select, update
+from sqlalchemy import Select, delete, event, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -111,18 +111,32 @@ def enqueue(
     return session.scalar(stmt)
 
 
+def _job_rows(name: str, jobs: Sequence[tuple[dict[str, Any], str]]) -> list[dict[str, Any]]:
+    now = clock.now()
+    return [{"name": name, "payload": payload, "state": "queued", "dedupe_key": key, "run_at": now, "attempts": 0,
+             "created_at": now, "updated_at": now} for payload, key in jobs]
+
+
 def enqueue_many(session: Session, name: str, jobs: Sequence[tuple[dict[str, Any], str]]) -> None:
     """:func:`enqueue` of many jobs of one task in one statement: (payload, dedupe key) each; keys
     already used are skipped."""
     if not jobs:
         return
-    now = clock.now()
-    rows = [{"name": name, "payload": payload, "state": "queued", "dedupe_key": key, "run_at": now, "attempts": 0,
-             "created_at": now, "updated_at": now} for payload, key in jobs]
     # One statement executed for many rows (compiled once), not a multi-row VALUES compiled each time.
     session.connection().execute(_insert(session)(Job.__table__).on_conflict_do_nothing(index_elements=["dedupe_key"]),
-                                 rows)
+                                 _job_rows(name, jobs))
     session.info[_ENQUEUED] = True
+
+
+def enqueue_new(session: Session, name: str, jobs: Sequence[tuple[dict[str, Any], str]]) -> list[int]:
+    """:func:`enqueue_many` of jobs whose dedupe keys are new (made by the caller, e.g. from fresh
+    ids), returning their ids in the order given."""
+    if not jobs:
+        return []
+    statement = insert(Job.__table__).returning(Job.__table__.c.id, sort_by_parameter_order=True)
+    ids = [row[0] for row in session.connection().execute(statement, _job_rows(name, jobs))]
+    session.info[_ENQUEUED] = True
+    return ids
 
 
 def _due(now: datetime) -> Select[tuple[int]]:

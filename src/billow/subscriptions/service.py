@@ -5,6 +5,9 @@ transaction, so its invoice follows at once)."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -50,7 +53,33 @@ class Pricing:
     trial_period: Decimal | None
 
 
+_TERMS = "billow.subscriptions.terms"
+
+
+@contextmanager
+def terms_remembered(session: Session) -> Iterator[None]:
+    """Within the block, :func:`pricing` reads a plan version's terms once (for serializing many
+    subscriptions of a few plans; the catalog must not change meanwhile)."""
+    outer = _TERMS in session.info
+    session.info.setdefault(_TERMS, {})
+    try:
+        yield
+    finally:
+        if not outer:
+            session.info.pop(_TERMS, None)
+
+
 def pricing(session: Session, subscription: Subscription) -> Pricing:
+    remembered: dict[tuple[uuid.UUID, int], Pricing] | None = session.info.get(_TERMS)
+    if remembered is None:
+        return _pricing(session, subscription)
+    key = (subscription.plan_id, subscription.plan_version)
+    if key not in remembered:
+        remembered[key] = _pricing(session, subscription)
+    return remembered[key]
+
+
+def _pricing(session: Session, subscription: Subscription) -> Pricing:
     plan = subscription.plan
     number = versions.effective_version(session, plan, subscription.plan_version)
     version = plans.version(session, plan.id, number)
