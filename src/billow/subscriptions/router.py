@@ -15,7 +15,9 @@ from billow.core.query import list_param
 from billow.core.wire import JsonBody, RootBody, validate
 from billow.models import Subscription
 from billow.organizations.auth import CurrentOrg
-from billow.subscriptions import repository, service
+from billow.plans import repository as plans
+from billow.plans.schemas import ChargeOverrideIn, FilterIn, charge_json, filter_json
+from billow.subscriptions import charges, repository, service
 from billow.subscriptions.schemas import (
     STATUSES,
     LifetimeUsageUpdate,
@@ -112,3 +114,79 @@ def update_subscription(
 def terminate_subscription(external_id: str, request: Request, org: CurrentOrg, session: DbSession) -> dict[str, Any]:
     params = validate(TerminateParams, dict(request.query_params))
     return {"subscription": _json(session, service.terminate(session, org, external_id, params))}
+
+
+# ---- charges the subscription is priced on (overrides go to its own copy of the plan) ---------------
+
+_CHARGE = "/{external_id}/charges/{charge_code}"
+
+
+@router.get("/{external_id}/charges")
+def list_charges(
+    external_id: str, org: CurrentOrg, session: DbSession, paging: Paging, subscription_status: str | None = None
+) -> dict[str, Any]:
+    plan = charges.find(session, org, external_id, subscription_status).plan
+    return page_response("charges", session, plans.charges_query(plan), paging, charge_json)
+
+
+@router.get(_CHARGE)
+def get_charge(
+    external_id: str, charge_code: str, org: CurrentOrg, session: DbSession, subscription_status: str | None = None
+) -> dict[str, Any]:
+    subscription = charges.find(session, org, external_id, subscription_status)
+    return {"charge": charge_json(charges.charge(session, subscription, charge_code))}
+
+
+@router.put(_CHARGE)
+def override_charge(
+    external_id: str, charge_code: str, org: CurrentOrg, session: DbSession, subscription_status: str | None = None,
+    data: ChargeOverrideIn = RootBody("charge", ChargeOverrideIn),
+) -> dict[str, Any]:
+    charge = charges.override_charge(session, org, external_id, subscription_status, charge_code, data)
+    return {"charge": charge_json(charge)}
+
+
+@router.post(_CHARGE + "/filters")
+def create_charge_filter(
+    external_id: str, charge_code: str, org: CurrentOrg, session: DbSession, subscription_status: str | None = None,
+    data: FilterIn = RootBody("filter", FilterIn),
+) -> dict[str, Any]:
+    created = charges.create_filter(session, org, external_id, subscription_status, charge_code, data)
+    return {"filter": filter_json(created)}
+
+
+@router.get(_CHARGE + "/filters")
+def list_charge_filters(
+    external_id: str, charge_code: str, org: CurrentOrg, session: DbSession, paging: Paging,
+    subscription_status: str | None = None,
+) -> dict[str, Any]:
+    subscription = charges.find(session, org, external_id, subscription_status)
+    query = plans.filters_query(charges.charge(session, subscription, charge_code))
+    return page_response("filters", session, query, paging, filter_json)
+
+
+@router.get(_CHARGE + "/filters/{filter_id}")
+def get_charge_filter(
+    external_id: str, charge_code: str, filter_id: str, org: CurrentOrg, session: DbSession,
+    subscription_status: str | None = None,
+) -> dict[str, Any]:
+    subscription = charges.find(session, org, external_id, subscription_status)
+    return {"filter": filter_json(charges.charge_filter(session, subscription, charge_code, filter_id))}
+
+
+@router.put(_CHARGE + "/filters/{filter_id}")
+def update_charge_filter(
+    external_id: str, charge_code: str, filter_id: str, org: CurrentOrg, session: DbSession,
+    subscription_status: str | None = None, data: FilterIn = RootBody("filter", FilterIn),
+) -> dict[str, Any]:
+    updated = charges.update_filter(session, org, external_id, subscription_status, charge_code, filter_id, data)
+    return {"filter": filter_json(updated)}
+
+
+@router.delete(_CHARGE + "/filters/{filter_id}")
+def delete_charge_filter(
+    external_id: str, charge_code: str, filter_id: str, org: CurrentOrg, session: DbSession,
+    subscription_status: str | None = None,
+) -> dict[str, Any]:
+    deleted = charges.delete_filter(session, org, external_id, subscription_status, charge_code, filter_id)
+    return {"filter": filter_json(deleted)}
