@@ -9,7 +9,18 @@ import httpx
 
 from billow.core.db import Database
 from tests.conftest import Org
-from tests.scenarios.conftest import Clock, bill, customer, fee_amounts, invoices, ok, plan, send, subscribe, utc
+from tests.scenarios.conftest import (
+    Clock,
+    bill,
+    customer,
+    fee_amounts,
+    invoices,
+    ok,
+    plan,
+    send,
+    subscribe,
+    utc,
+)
 
 
 def usage(api: httpx.Client, name: str) -> int:
