@@ -9,7 +9,18 @@ import httpx
 
 from billow.core.db import Database
 from tests.conftest import Org, database_state
-from tests.scenarios.conftest import Clock, bill, customer, invoices, metric, ok, plan, send, subscribe, utc
+from tests.scenarios.conftest import (
+    Clock,
+    bill,
+    customer,
+    invoices,
+    metric,
+    ok,
+    plan,
+    send,
+    subscribe,
+    utc,
+)
 
 _KEYS = ("currency", "fees_amount_cents", "taxes_amount_cents", "total_amount_cents", "issuing_date")
 # The preview's plan copy (and its new subscription) are rolled back: the issued invoice has other ids.
@@ -88,8 +99,8 @@ def test_overrides_of_a_new_subscription(api: httpx.Client, at: Clock, database:
     preview = previewed(api, database, {**body, "plan_overrides": overrides})
     # From the 20th: 12 of 31 days; 3100 -> 1200 and 6200 -> 2400; the charge's minimum prorated the
     # same way: 500 -> 193.5 -> 194 (and 930 -> 360), billed as a true-up with no usage.
-    assert [line[:4] for line in lines(plain)][0] == ("subscription", "pro", "1", 1200)
-    assert [line[:4] for line in lines(preview)][0] == ("subscription", "pro", "1", 2400)
+    assert lines(plain)[0][:4] == ("subscription", "pro", "1", 1200)
+    assert lines(preview)[0][:4] == ("subscription", "pro", "1", 2400)
     assert preview["total_amount_cents"] - plain["total_amount_cents"] == 1200 + 360 - 194
 
     subscribe(api, at, "sub", "cus", "pro", utc(2024, 3, 20), plan_overrides=overrides)

@@ -47,22 +47,15 @@ def _own_plan(session: Session, subscription: Subscription) -> Plan:
     return subscription.plan
 
 
-def override_charge(
-    session: Session, organization: Organization, external_id: str, status: str | None, code: str,
-    data: ChargeOverrideIn,
-) -> Charge:
+def override_charge(session: Session, subscription: Subscription, code: str, data: ChargeOverrideIn) -> Charge:
     """``PUT .../charges/{code}``: the subscription's charge with ``data`` applied."""
-    subscription = find(session, organization, external_id, status)
     current = charge(session, subscription, code)
     item = ChargeOverrideIn.model_validate({**data.model_dump(exclude_unset=True), "id": str(current.id)})
     service.override(session, subscription, PlanOverrides(charges=[item]))
     return charge(session, subscription, code)
 
 
-def create_filter(
-    session: Session, organization: Organization, external_id: str, status: str | None, code: str, data: FilterIn
-) -> ChargeFilter:
-    subscription = find(session, organization, external_id, status)
+def create_filter(session: Session, subscription: Subscription, code: str, data: FilterIn) -> ChargeFilter:
     charge(session, subscription, code)  # unknown charge: 404 before any copy is made
     return plans_service.create_filter_on(session, _own_plan(session, subscription), code, data, cascade=True)
 
@@ -80,17 +73,12 @@ def _copied_filter(session: Session, subscription: Subscription, code: str, filt
 
 
 def update_filter(
-    session: Session, organization: Organization, external_id: str, status: str | None, code: str, filter_id: str,
-    data: FilterIn,
+    session: Session, subscription: Subscription, code: str, filter_id: str, data: FilterIn
 ) -> ChargeFilter:
-    subscription = find(session, organization, external_id, status)
     plan, own_id = _copied_filter(session, subscription, code, filter_id)
     return plans_service.update_filter_on(session, plan, code, own_id, data, cascade=True)
 
 
-def delete_filter(
-    session: Session, organization: Organization, external_id: str, status: str | None, code: str, filter_id: str
-) -> ChargeFilter:
-    subscription = find(session, organization, external_id, status)
+def delete_filter(session: Session, subscription: Subscription, code: str, filter_id: str) -> ChargeFilter:
     plan, own_id = _copied_filter(session, subscription, code, filter_id)
     return plans_service.delete_filter_on(session, plan, code, own_id, cascade=True)

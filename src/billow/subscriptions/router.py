@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
 from billow.core import clock
@@ -118,75 +118,60 @@ def terminate_subscription(external_id: str, request: Request, org: CurrentOrg, 
 
 # ---- charges the subscription is priced on (overrides go to its own copy of the plan) ---------------
 
+
+def _priced(external_id: str, org: CurrentOrg, session: DbSession, subscription_status: str | None = None) -> Subscription:
+    """The subscription of a ``.../charges`` call (``subscription_status`` picks among the rows)."""
+    return charges.find(session, org, external_id, subscription_status)
+
+
+Priced = Annotated[Subscription, Depends(_priced)]
 _CHARGE = "/{external_id}/charges/{charge_code}"
+_FILTER = _CHARGE + "/filters/{filter_id}"
 
 
 @router.get("/{external_id}/charges")
-def list_charges(
-    external_id: str, org: CurrentOrg, session: DbSession, paging: Paging, subscription_status: str | None = None
-) -> dict[str, Any]:
-    plan = charges.find(session, org, external_id, subscription_status).plan
-    return page_response("charges", session, plans.charges_query(plan), paging, charge_json)
+def list_charges(subscription: Priced, session: DbSession, paging: Paging) -> dict[str, Any]:
+    return page_response("charges", session, plans.charges_query(subscription.plan), paging, charge_json)
 
 
 @router.get(_CHARGE)
-def get_charge(
-    external_id: str, charge_code: str, org: CurrentOrg, session: DbSession, subscription_status: str | None = None
-) -> dict[str, Any]:
-    subscription = charges.find(session, org, external_id, subscription_status)
+def get_charge(charge_code: str, subscription: Priced, session: DbSession) -> dict[str, Any]:
     return {"charge": charge_json(charges.charge(session, subscription, charge_code))}
 
 
 @router.put(_CHARGE)
 def override_charge(
-    external_id: str, charge_code: str, org: CurrentOrg, session: DbSession, subscription_status: str | None = None,
-    data: ChargeOverrideIn = RootBody("charge", ChargeOverrideIn),
+    charge_code: str, subscription: Priced, session: DbSession, data: ChargeOverrideIn = RootBody("charge", ChargeOverrideIn)
 ) -> dict[str, Any]:
-    charge = charges.override_charge(session, org, external_id, subscription_status, charge_code, data)
-    return {"charge": charge_json(charge)}
+    return {"charge": charge_json(charges.override_charge(session, subscription, charge_code, data))}
 
 
 @router.post(_CHARGE + "/filters")
 def create_charge_filter(
-    external_id: str, charge_code: str, org: CurrentOrg, session: DbSession, subscription_status: str | None = None,
-    data: FilterIn = RootBody("filter", FilterIn),
+    charge_code: str, subscription: Priced, session: DbSession, data: FilterIn = RootBody("filter", FilterIn)
 ) -> dict[str, Any]:
-    created = charges.create_filter(session, org, external_id, subscription_status, charge_code, data)
-    return {"filter": filter_json(created)}
+    return {"filter": filter_json(charges.create_filter(session, subscription, charge_code, data))}
 
 
 @router.get(_CHARGE + "/filters")
-def list_charge_filters(
-    external_id: str, charge_code: str, org: CurrentOrg, session: DbSession, paging: Paging,
-    subscription_status: str | None = None,
-) -> dict[str, Any]:
-    subscription = charges.find(session, org, external_id, subscription_status)
+def list_charge_filters(charge_code: str, subscription: Priced, session: DbSession, paging: Paging) -> dict[str, Any]:
     query = plans.filters_query(charges.charge(session, subscription, charge_code))
     return page_response("filters", session, query, paging, filter_json)
 
 
-@router.get(_CHARGE + "/filters/{filter_id}")
-def get_charge_filter(
-    external_id: str, charge_code: str, filter_id: str, org: CurrentOrg, session: DbSession,
-    subscription_status: str | None = None,
-) -> dict[str, Any]:
-    subscription = charges.find(session, org, external_id, subscription_status)
+@router.get(_FILTER)
+def get_charge_filter(charge_code: str, filter_id: str, subscription: Priced, session: DbSession) -> dict[str, Any]:
     return {"filter": filter_json(charges.charge_filter(session, subscription, charge_code, filter_id))}
 
 
-@router.put(_CHARGE + "/filters/{filter_id}")
+@router.put(_FILTER)
 def update_charge_filter(
-    external_id: str, charge_code: str, filter_id: str, org: CurrentOrg, session: DbSession,
-    subscription_status: str | None = None, data: FilterIn = RootBody("filter", FilterIn),
+    charge_code: str, filter_id: str, subscription: Priced, session: DbSession,
+    data: FilterIn = RootBody("filter", FilterIn),
 ) -> dict[str, Any]:
-    updated = charges.update_filter(session, org, external_id, subscription_status, charge_code, filter_id, data)
-    return {"filter": filter_json(updated)}
+    return {"filter": filter_json(charges.update_filter(session, subscription, charge_code, filter_id, data))}
 
 
-@router.delete(_CHARGE + "/filters/{filter_id}")
-def delete_charge_filter(
-    external_id: str, charge_code: str, filter_id: str, org: CurrentOrg, session: DbSession,
-    subscription_status: str | None = None,
-) -> dict[str, Any]:
-    deleted = charges.delete_filter(session, org, external_id, subscription_status, charge_code, filter_id)
-    return {"filter": filter_json(deleted)}
+@router.delete(_FILTER)
+def delete_charge_filter(charge_code: str, filter_id: str, subscription: Priced, session: DbSession) -> dict[str, Any]:
+    return {"filter": filter_json(charges.delete_filter(session, subscription, charge_code, filter_id))}
