@@ -21,6 +21,13 @@ from tests.scenarios.conftest import (
     subscribe,
     utc,
 )
+from tests.scenarios.test_preview_changes import (
+    calls,
+    catalog,
+    issued_at,
+    preview,
+    same,
+)
 
 _KEYS = ("currency", "fees_amount_cents", "taxes_amount_cents", "total_amount_cents", "issuing_date")
 # The preview's plan copy (and its new subscription) are rolled back: the issued invoice has other ids.
@@ -122,3 +129,27 @@ def test_bad_overrides_in_a_preview(api: httpx.Client, at: Clock, database: Data
                                                   "plan_overrides": {"charges": [{"id": "nope"}]}})
     assert response.status_code == 404 and response.json()["code"] == "charge_not_found"
     assert database_state(database) == before
+
+
+def test_overrides_of_the_plan_changed_to(api: httpx.Client, at: Clock, database: Database, org: Org) -> None:
+    catalog(api, premium=True)
+    customer(api, "cus")
+    subscribe(api, at, "sub", "cus", "basic", utc(2024, 3, 1), plan_overrides={"amount_cents": 3100})
+    calls(api, at, "sub", 2, 3, 4)
+    at(utc(2024, 3, 16, 12))
+    # On its own copy of basic, basic is still the plan it is on.
+    response = api.post("invoices/preview", json={"customer": {"external_id": "cus"},
+                                                  "subscriptions": {"external_ids": ["sub"], "plan_code": "basic"}})
+    assert response.status_code == 422 and response.json()["error_details"] == {
+        "base": ["new_plan_should_be_different_from_existing_plan"]}
+    body = {"customer": {"external_id": "cus"},
+            "subscriptions": {"external_ids": ["sub"], "plan_code": "premium", "plan_overrides": {"amount_cents": 9300}}}
+    shown = preview(api, database, body)
+    # basic ends now: Mar 1-15 = 15.00 and 3 calls; premium at its overridden 93.00, paid in
+    # advance from the 16th: 16 / 31 x 93.00 = 48.00.
+    assert [line[:4] for line in sorted(lines(shown))] == [
+        ("charge", "calls", "3", 300), ("subscription", "basic", "1", 1500), ("subscription", "premium", "1", 4800)]
+    assert shown["total_amount_cents"] == 6600
+    ok(api.post("subscriptions", json={"subscription": {"external_customer_id": "cus", "plan_code": "premium",
+                                                        "external_id": "sub", "plan_overrides": {"amount_cents": 9300}}}))
+    same(shown, issued_at(database, org, api, at, utc(2024, 3, 16, 12)))
