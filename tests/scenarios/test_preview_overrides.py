@@ -87,8 +87,14 @@ def test_overrides_of_an_existing_subscription(api: httpx.Client, at: Clock, dat
         "external_ids": ["sub"], "plan_overrides": {"amount_cents": 1000, "charges": [
             {"id": parent["charges"][0]["lago_id"], "properties": {"amount": "0.01"}}]}}})
     assert [line[3] for line in lines(cheaper)] == [1000, 1234]
+    # The preview's edit was rolled back, and the catalog revision with it: the same kind of edit
+    # made for real reaches that revision again, and must not find what the preview priced.
+    charge_id = ok(api.get("subscriptions/sub/charges/calls"))["charge"]["lago_id"]
+    ok(api.put("subscriptions/sub", json={"subscription": {"plan_overrides": {"amount_cents": 2000, "charges": [
+        {"id": charge_id, "properties": {"amount": "0.05"}}]}}}))
     assert ok(api.get("customers/cus/current_usage", params={"external_subscription_id": "sub"}))[
-        "customer_usage"]["amount_cents"] == 4936
+        "customer_usage"]["amount_cents"] == 6170  # 1 234 x 0.05
+    ok(api.put("subscriptions/sub/charges/calls", json={"charge": {"properties": {"amount": "0.04"}}}))
     bill(database, org, utc(2024, 4, 1))
     [issued] = invoices(api)
     same_invoice(issued, preview)

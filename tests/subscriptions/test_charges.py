@@ -74,6 +74,11 @@ def test_charges_and_overrides_through_the_client(
     assert (again.lago_id, again.properties, again.invoice_display_name) == (
         updated.lago_id, {"amount": "0.04"}, "Calls (deal)")
     assert plan_of(api, "deal")["version"] == 2
+    # Filters sent with the charge are its full new set.
+    storage = lago.subscription_charges.update("deal", "storage", Charge(
+        filters=[ChargeFilter(values={"region": ["us"]}, properties={"amount": "7"})]))
+    assert [(f.values, f.properties) for f in storage.filters.__root__] == [({"region": ["us"]}, {"amount": "7"})]
+    assert charge_of(ok(api.get("plans/pro"))["plan"], "storage")["filters"] == charge_of(parent, "storage")["filters"]
     assert [c["lago_id"] for c in ok(api.get("subscriptions/deal/charges"))["charges"]] == [
         c["lago_id"] for c in copy["charges"]]
 
