@@ -9,25 +9,8 @@ import httpx
 
 from billow.core.db import Database
 from tests.conftest import Org, database_state
-from tests.scenarios.conftest import (
-    Clock,
-    bill,
-    customer,
-    invoices,
-    metric,
-    ok,
-    plan,
-    send,
-    subscribe,
-    utc,
-)
-from tests.scenarios.test_preview_changes import (
-    calls,
-    catalog,
-    issued_at,
-    preview,
-    same,
-)
+from tests.scenarios.conftest import Clock, bill, customer, invoices, metric, ok, plan, send, subscribe, utc
+from tests.scenarios.test_preview_changes import calls, catalog, issued_at, preview, same
 
 _KEYS = ("currency", "fees_amount_cents", "taxes_amount_cents", "total_amount_cents", "issuing_date")
 # The preview's plan copy (and its new subscription) are rolled back: the issued invoice has other ids.

@@ -12,14 +12,7 @@ from lago_python_client.models.charge import Charge, ChargeFilter
 
 from billow.core.db import Database
 from tests.conftest import make_org
-from tests.subscriptions.conftest import (
-    Clock,
-    create_plan,
-    error_details,
-    not_found,
-    subscribe,
-    subscribed,
-)
+from tests.subscriptions.conftest import Clock, create_plan, error_details, not_found, subscribe, subscribed
 from tests.subscriptions.test_overrides import charge_of, parent  # noqa: F401  (the plan fixture)
 
 
