@@ -22,6 +22,11 @@ What is previewed:
   subscription: the starting invoice of a plan paid in advance, else the invoice closing its
   first period.
 
+``plan_overrides`` (top level, with ``plan_code``; or in ``subscriptions``) price the previewed
+invoice with the overridden terms: the new subscription is created with them, the existing ones get
+them as ``PUT /subscriptions/{external_id}`` would give them (their own copy of the plan, made or
+edited), a changed plan as ``POST /subscriptions`` with ``plan_overrides`` would make it.
+
 ``coupons`` apply to the previewed invoice as if applied to the customer now (an existing coupon
 by its code, else one made of the values given), and only when the customer has no active coupon:
 Lago then previews the customer's own coupons and ignores these.
@@ -46,8 +51,14 @@ from billow.customers import repository as customers
 from billow.customers import service as customers_service
 from billow.customers.schemas import CustomerIn
 from billow.invoices import billing, repository, service
-from billow.invoices.schemas import PreviewCoupon, PreviewIn, invoice_json
+from billow.invoices.schemas import (
+    PreviewCoupon,
+    PreviewIn,
+    PreviewSubscriptions,
+    invoice_json,
+)
 from billow.models import Customer, Invoice, Organization, Subscription
+from billow.plans.schemas import PlanOverrides
 from billow.pricing.periods import ONE_SECOND, start_of_local_day
 from billow.subscriptions import periods, schedule
 from billow.subscriptions import repository as subscriptions_repository
@@ -56,14 +67,34 @@ from billow.subscriptions.schemas import SubscriptionCreate
 from billow.usage.service import pricing_for
 
 
-def parse(body: Any) -> PreviewIn:
+class _Subscriptions(PreviewSubscriptions):
+    plan_overrides: PlanOverrides | None = None
+
+
+class Preview(PreviewIn):
+    """The preview's keys, with ``plan_overrides`` for the new subscription or the existing ones."""
+
+    plan_overrides: PlanOverrides | None = None
+    subscriptions: _Subscriptions | None = None
+
+
+def parse(body: Any) -> Preview:
     """The preview's top-level keys; ``customer`` is required, ``coupons`` must be a list."""
     if not isinstance(body, dict) or not isinstance(body.get("customer"), dict):
         raise MissingRoot("customer")
     coupons = body.get("coupons")
     if coupons is not None and not isinstance(coupons, list):
         raise LagoError(error="coupons_must_be_an_array")
-    return validate(PreviewIn, body)
+    return validate(Preview, body)
+
+
+def _uncached(session: Session, organization_id: uuid.UUID) -> None:
+    """Plan rows written by the preview raised the organization's catalog revision, in a savepoint
+    rolled back: a later real edit raises it to the same number. So that nothing priced here is
+    kept process-wide under that number, the rest of the preview reads the revision as unknown
+    (``billow.usage.rebuild.catalog_revision``'s per-transaction value): pricing is then read
+    from the rows, not cached. Call it after the preview's last write to plans."""
+    session.info.setdefault("catalog_revisions", {})[organization_id] = None
 
 
 def _customer(session: Session, organization: Organization, body: dict[str, Any]) -> Customer:
@@ -93,7 +124,7 @@ def _coupons(session: Session, organization: Organization, customer: Customer, c
         applied.created_at += timedelta(microseconds=position)  # applied in the order given, even at one instant
 
 
-def _existing(session: Session, organization: Organization, customer: Customer, data: PreviewIn,
+def _existing(session: Session, organization: Organization, customer: Customer, data: Preview,
               now: datetime) -> list[tuple[Subscription, datetime]]:
     assert data.subscriptions is not None
     found = []
@@ -102,10 +133,15 @@ def _existing(session: Session, organization: Organization, customer: Customer, 
         if subscription is None:
             raise NotFound("subscription")
         found.append(subscription)
+    overrides, changing = data.subscriptions.plan_overrides, data.subscriptions.plan_code
+    if overrides is not None and (changing is None or data.subscriptions.terminated_at is not None):
+        for subscription in found:  # the subscriptions' own terms (a new plan gets them instead)
+            subscriptions_service.override(session, subscription, overrides)
+        _uncached(session, organization.id)
     if data.subscriptions.terminated_at is not None:
         return [_terminated(session, found, data.subscriptions.terminated_at, now)]
-    if data.subscriptions.plan_code is not None:
-        return [_plan_changed(session, organization, found, data.subscriptions.plan_code, now)]
+    if changing is not None:
+        return [_plan_changed(session, organization, found, changing, overrides, now)]
     owed = []
     for subscription in found:
         window = periods.current_window(subscription, subscription.plan, customer, now)
@@ -131,7 +167,7 @@ def _terminated(session: Session, found: list[Subscription], terminated_at: date
 
 
 def _plan_changed(session: Session, organization: Organization, found: list[Subscription], plan_code: str,
-                  now: datetime) -> tuple[Subscription, datetime]:
+                  overrides: PlanOverrides | None, now: datetime) -> tuple[Subscription, datetime]:
     """The plan changed now as ``POST /subscriptions`` changes it, and when the subscription's
     closing invoice is due: now for an upgrade, at the switch of plans for a downgrade."""
     if len(found) > 1:
@@ -140,11 +176,13 @@ def _plan_changed(session: Session, organization: Organization, found: list[Subs
     plan = subscriptions_repository.find_plan(session, organization.id, plan_code)
     if plan is None:
         raise NotFound("plan")
-    if plan.id == subscription.plan_id:
+    if plan.id == (subscription.plan.parent_id or subscription.plan_id):
         raise ValidationFailed.field("base", "new_plan_should_be_different_from_existing_plan")
     subscriptions_service.create(session, organization, SubscriptionCreate(
         external_customer_id=subscription.customer.external_id, plan_code=plan_code,
-        external_id=subscription.external_id))
+        external_id=subscription.external_id, plan_overrides=overrides))
+    if overrides is not None:
+        _uncached(session, organization.id)
     if subscription.status == "terminated":  # an upgrade: at once
         return subscription, now
     assert subscription.downgrade_plan_date is not None
@@ -153,14 +191,16 @@ def _plan_changed(session: Session, organization: Organization, found: list[Subs
     return subscription, switch
 
 
-def _new(session: Session, organization: Organization, customer: Customer, data: PreviewIn,
+def _new(session: Session, organization: Organization, customer: Customer, data: Preview,
          now: datetime) -> list[tuple[Subscription, datetime]]:
     if data.plan_code is None:
         raise NotFound("subscription")
     start = data.subscription_at or now
     subscription = subscriptions_service.create(session, organization, SubscriptionCreate(
         external_customer_id=customer.external_id, plan_code=data.plan_code, external_id=f"preview-{uuid.uuid4()}",
-        billing_time=data.billing_time, subscription_at=start))
+        billing_time=data.billing_time, subscription_at=start, plan_overrides=data.plan_overrides))
+    if data.plan_overrides is not None:
+        _uncached(session, organization.id)
     subscription.status, subscription.started_at = "active", start  # as if its date had come
     session.flush()
     if pricing_for(session, organization.id, subscription).snapshot.pay_in_advance:
@@ -193,7 +233,7 @@ def _issue(session: Session, owed: list[tuple[Subscription, datetime]]) -> Invoi
     return first
 
 
-def preview(session: Session, organization: Organization, data: PreviewIn, now: datetime) -> dict[str, Any]:
+def preview(session: Session, organization: Organization, data: Preview, now: datetime) -> dict[str, Any]:
     """The previewed invoice in Lago's wire shape; the database is left as it was."""
     savepoint = session.begin_nested()
     session.info[service.PREVIEW] = True

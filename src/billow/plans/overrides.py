@@ -13,8 +13,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from billow.core.errors import NotFound
-from billow.models import Charge, MinimumCommitment, Plan, UsageThreshold
-from billow.plans import charges, service, versions
+from billow.models import Charge, Plan
+from billow.plans import charges, copies, service, versions
 from billow.plans.schemas import PlanOverrides
 from billow.taxes.repository import resolve_codes
 
@@ -40,12 +40,8 @@ def create(session: Session, parent: Plan, data: PlanOverrides) -> Plan:
     session.flush()
     for charge in parent.charges:
         charges.copy_charge(session, child, charge)
-    _copy_commitment(session, child, parent.minimum_commitment)
-    session.add_all(
-        UsageThreshold(organization_id=child.organization_id, plan_id=child.id, amount_cents=threshold.amount_cents,
-                       recurring=threshold.recurring, threshold_display_name=threshold.threshold_display_name)
-        for threshold in parent.usage_thresholds
-    )
+    copies.copy_commitment(session, child, parent.minimum_commitment)
+    copies.copy_thresholds(session, child, parent.usage_thresholds)
     session.flush()
     session.expire(child)
     # As on plan create, an empty commitment object leaves the (copied) commitment alone.
@@ -87,15 +83,6 @@ def _overridden(child: Plan, charge_id: str | None) -> Charge:
         if charge_id in (str(charge.parent_id), str(charge.id)):
             return charge
     raise NotFound("charge")
-
-
-def _copy_commitment(session: Session, child: Plan, commitment: MinimumCommitment | None) -> None:
-    if commitment is None:
-        return
-    session.add(MinimumCommitment(
-        organization_id=child.organization_id, plan_id=child.id, amount_cents=commitment.amount_cents,
-        invoice_display_name=commitment.invoice_display_name, taxes=list(commitment.taxes),
-    ))
 
 
 __all__ = ["create", "update"]

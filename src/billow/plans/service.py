@@ -223,25 +223,43 @@ def delete_charge(session: Session, organization: Organization, plan_code: str, 
 
 def create_filter(session: Session, organization: Organization, plan_code: str, code: str, data: FilterIn) -> ChargeFilter:
     plan = repository.get_plan(session, organization.id, plan_code, for_update=True)
-    charge_filter = charges.create_filter(session, repository.get_charge(session, plan, code), data)
-    record_version(session, plan, cascade=bool(data.cascade_updates))
-    return charge_filter
+    return create_filter_on(session, plan, code, data, cascade=bool(data.cascade_updates))
 
 
 def update_filter(
     session: Session, organization: Organization, plan_code: str, code: str, filter_id: str, data: FilterIn
 ) -> ChargeFilter:
     plan = repository.get_plan(session, organization.id, plan_code, for_update=True)
-    charge = repository.get_charge(session, plan, code)
-    charge_filter = charges.update_filter(charge, repository.get_filter(session, charge, filter_id), data)
-    record_version(session, plan, cascade=bool(data.cascade_updates))
-    return charge_filter
+    return update_filter_on(session, plan, code, filter_id, data, cascade=bool(data.cascade_updates))
 
 
 def delete_filter(
     session: Session, organization: Organization, plan_code: str, code: str, filter_id: str, cascade: bool
 ) -> ChargeFilter:
     plan = repository.get_plan(session, organization.id, plan_code, for_update=True)
+    return delete_filter_on(session, plan, code, filter_id, cascade=cascade)
+
+
+# The same on a plan row already found: a plan, or a subscription's override copy (its
+# ``/subscriptions/{external_id}/charges/{code}/filters`` endpoints, always cascaded).
+
+
+def create_filter_on(session: Session, plan: Plan, code: str, data: FilterIn, *, cascade: bool) -> ChargeFilter:
+    charge_filter = charges.create_filter(session, repository.get_charge(session, plan, code), data)
+    record_version(session, plan, cascade=cascade)
+    return charge_filter
+
+
+def update_filter_on(
+    session: Session, plan: Plan, code: str, filter_id: str, data: FilterIn, *, cascade: bool
+) -> ChargeFilter:
+    charge = repository.get_charge(session, plan, code)
+    charge_filter = charges.update_filter(charge, repository.get_filter(session, charge, filter_id), data)
+    record_version(session, plan, cascade=cascade)
+    return charge_filter
+
+
+def delete_filter_on(session: Session, plan: Plan, code: str, filter_id: str, *, cascade: bool) -> ChargeFilter:
     charge = repository.get_charge(session, plan, code)
     charge_filter = charges.delete_filter(repository.get_filter(session, charge, filter_id))
     record_version(session, plan, cascade=cascade)

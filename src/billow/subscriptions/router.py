@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
 from billow.core import clock
@@ -15,7 +15,9 @@ from billow.core.query import list_param
 from billow.core.wire import JsonBody, RootBody, validate
 from billow.models import Subscription
 from billow.organizations.auth import CurrentOrg
-from billow.subscriptions import repository, service
+from billow.plans import repository as plans
+from billow.plans.schemas import ChargeOverrideIn, FilterIn, charge_json, filter_json
+from billow.subscriptions import charges, repository, service
 from billow.subscriptions.schemas import (
     STATUSES,
     LifetimeUsageUpdate,
@@ -112,3 +114,64 @@ def update_subscription(
 def terminate_subscription(external_id: str, request: Request, org: CurrentOrg, session: DbSession) -> dict[str, Any]:
     params = validate(TerminateParams, dict(request.query_params))
     return {"subscription": _json(session, service.terminate(session, org, external_id, params))}
+
+
+# ---- charges the subscription is priced on (overrides go to its own copy of the plan) ---------------
+
+
+def _priced(external_id: str, org: CurrentOrg, session: DbSession, subscription_status: str | None = None) -> Subscription:
+    """The subscription of a ``.../charges`` call (``subscription_status`` picks among the rows)."""
+    return charges.find(session, org, external_id, subscription_status)
+
+
+Priced = Annotated[Subscription, Depends(_priced)]
+_CHARGE = "/{external_id}/charges/{charge_code}"
+_FILTER = _CHARGE + "/filters/{filter_id}"
+
+
+@router.get("/{external_id}/charges")
+def list_charges(subscription: Priced, session: DbSession, paging: Paging) -> dict[str, Any]:
+    return page_response("charges", session, plans.charges_query(subscription.plan), paging, charge_json)
+
+
+@router.get(_CHARGE)
+def get_charge(charge_code: str, subscription: Priced, session: DbSession) -> dict[str, Any]:
+    return {"charge": charge_json(charges.charge(session, subscription, charge_code))}
+
+
+@router.put(_CHARGE)
+def override_charge(
+    charge_code: str, subscription: Priced, session: DbSession, data: ChargeOverrideIn = RootBody("charge", ChargeOverrideIn)
+) -> dict[str, Any]:
+    return {"charge": charge_json(charges.override_charge(session, subscription, charge_code, data))}
+
+
+@router.post(_CHARGE + "/filters")
+def create_charge_filter(
+    charge_code: str, subscription: Priced, session: DbSession, data: FilterIn = RootBody("filter", FilterIn)
+) -> dict[str, Any]:
+    return {"filter": filter_json(charges.create_filter(session, subscription, charge_code, data))}
+
+
+@router.get(_CHARGE + "/filters")
+def list_charge_filters(charge_code: str, subscription: Priced, session: DbSession, paging: Paging) -> dict[str, Any]:
+    query = plans.filters_query(charges.charge(session, subscription, charge_code))
+    return page_response("filters", session, query, paging, filter_json)
+
+
+@router.get(_FILTER)
+def get_charge_filter(charge_code: str, filter_id: str, subscription: Priced, session: DbSession) -> dict[str, Any]:
+    return {"filter": filter_json(charges.charge_filter(session, subscription, charge_code, filter_id))}
+
+
+@router.put(_FILTER)
+def update_charge_filter(
+    charge_code: str, filter_id: str, subscription: Priced, session: DbSession,
+    data: FilterIn = RootBody("filter", FilterIn),
+) -> dict[str, Any]:
+    return {"filter": filter_json(charges.update_filter(session, subscription, charge_code, filter_id, data))}
+
+
+@router.delete(_FILTER)
+def delete_charge_filter(charge_code: str, filter_id: str, subscription: Priced, session: DbSession) -> dict[str, Any]:
+    return {"filter": filter_json(charges.delete_filter(session, subscription, charge_code, filter_id))}

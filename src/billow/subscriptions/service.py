@@ -258,7 +258,7 @@ def sync_thresholds(session: Session, subscription: Subscription, items: list[Th
     session.expire(subscription, ["usage_thresholds"])
 
 
-def _override(session: Session, subscription: Subscription, data: PlanOverrides) -> None:
+def override(session: Session, subscription: Subscription, data: PlanOverrides) -> None:
     """Edit the subscription's copy of its plan, or make one (from the plan it is on)."""
     if subscription.plan.parent_id is not None:
         overrides.update(session, subscription.plan, data)
@@ -364,7 +364,7 @@ def update(
     if data.usage_thresholds is not None:
         sync_thresholds(session, subscription, data.usage_thresholds)
     if data.plan_overrides is not None:
-        _override(session, subscription, data.plan_overrides)
+        override(session, subscription, data.plan_overrides)
     if moving:
         subscription.subscription_at = data.subscription_at  # type: ignore[assignment]
         if starting:
