@@ -113,10 +113,12 @@ def _execute(session: Session, sql: str, rows: list[tuple[Any, ...]]) -> None:
 
 def _aggregate_updates(dialect: str) -> str:
     old = "usage_aggregates."
-    if dialect == "sqlite":
+    if dialect == "sqlite":  # the functions are Python: not called for a zero or a missing maximum
         def add(column: str) -> str:
-            return f"billow_dec_add({old}{column}, excluded.{column})"
-        maximum = f"billow_dec_max({old}maximum, excluded.maximum)"
+            return (f"CASE WHEN excluded.{column} = '0' THEN {old}{column}"
+                    f" ELSE billow_dec_add({old}{column}, excluded.{column}) END")
+        maximum = (f"CASE WHEN excluded.maximum IS NULL THEN {old}maximum"
+                   f" ELSE billow_dec_max({old}maximum, excluded.maximum) END")
     else:
         def add(column: str) -> str:
             return f"CAST(CAST({old}{column} AS NUMERIC) + CAST(excluded.{column} AS NUMERIC) AS VARCHAR)"
