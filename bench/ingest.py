@@ -34,7 +34,8 @@ import sqlite3
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -371,6 +372,27 @@ def bench_database(kind: str, url: str, raw_url: Callable[..., str], args: argpa
             "ratio": ratio, "with_aggregates": with_aggregates, "exactly_once": exactly_once}
 
 
+@contextmanager
+def existing_postgresql(url: str) -> Iterator[common.PostgreSQL]:
+    """A running cluster (``--pg-url``, e.g. one of ``scripts/pg``) instead of a throwaway one: the
+    benchmark's databases are created in it, and dropped afterwards."""
+    import psycopg
+
+    names = ("billow_ingest_bench", "billow_raw", "billow_aggregates")
+    pg = common.PostgreSQL("", 0, url)
+
+    def drop() -> None:
+        with psycopg.connect(pg.psycopg_url("postgres"), autocommit=True) as connection:
+            for name in names:
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    drop()
+    try:
+        yield common.PostgreSQL("", 0, pg.create_database(names[0]))
+    finally:
+        drop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
@@ -388,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="event timestamps spread over this many hours before now (late events touch more "
                              "hour aggregates; live traffic is mostly in the current hour)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--pg-url", default=None,
+                        help="a running PostgreSQL cluster to use (any database of it) instead of a throwaway one")
     args = parser.parse_args(argv)
     args.subscriptions = args.subscriptions or args.clients
     print(f"machine: {common.machine()}")
@@ -398,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(bench_database("sqlite", url, lambda fresh=False: aggregates_url if fresh else raw_url,
                                           args))
     if args.db in ("postgres", "both"):
-        with common.postgresql() as pg:
+        with (existing_postgresql(args.pg_url) if args.pg_url else common.postgresql()) as pg:
             results.append(bench_database(
                 "postgresql", pg.url,
                 lambda fresh=False: pg.create_database("billow_aggregates" if fresh else "billow_raw"), args))
