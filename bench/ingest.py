@@ -5,7 +5,8 @@ For each database (a fresh SQLite file, a throwaway PostgreSQL cluster) it start
 with a filter on ``model``), a plan and one subscription per client, then:
 
   (a) every client posts ``--batch-requests`` batches of 100 events (unique transaction ids),
-  (b) every client posts ``--single-requests`` single events,
+  (b) ``--single-clients`` connections (default: as many as clients) post the single events
+      (``--single-requests`` per batch client, in all),
   (c) every client re-posts its first batch (a retry: acknowledged, not counted again),
 
 and prints events/s, requests/s and p50/p99 request latency for (a) and (b). It then measures the
@@ -33,7 +34,8 @@ import sqlite3
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -310,7 +312,8 @@ def bench_database(kind: str, url: str, raw_url: Callable[..., str], args: argpa
     subscriptions = [f"sub-{i}" for i in range(args.subscriptions)]
     stop = int(common.now().timestamp())
     start = stop - int(args.spread_hours * 3600)
-    print(f"\n== {kind}: {args.clients} clients, {args.workers} server worker(s), {len(subscriptions)} subscriptions,"
+    print(f"\n== {kind}: {args.clients} clients ({args.single_clients or args.clients} for single events),"
+          f" {args.workers} server worker(s), {len(subscriptions)} subscriptions,"
           f" timestamps over the last {args.spread_hours:g} hours")
 
     batch_events: list[dict[str, Any]] = []
@@ -324,8 +327,14 @@ def bench_database(kind: str, url: str, raw_url: Callable[..., str], args: argpa
             batch_events.extend(events)
             bodies.append(json.dumps({"events": events}).encode())
         batch_bodies.append(bodies)
+    # The single events are split among --single-clients connections (as many as --clients unless
+    # given): the same events whatever their number, spread over the same subscriptions.
+    single_clients = args.single_clients or args.clients
+    per_client = args.single_requests * args.clients // single_clients
+    for c in range(single_clients):
+        sub = subscriptions[c % len(subscriptions)]
         single_bodies.append([json.dumps({"event": make_event(rng, f"s{c}-{r}", sub, start, stop)}).encode()
-                              for r in range(args.single_requests)])
+                              for r in range(per_client)])
 
     with common.Server(url, workers=args.workers) as server:
         with server.client() as api:
@@ -363,19 +372,46 @@ def bench_database(kind: str, url: str, raw_url: Callable[..., str], args: argpa
             "ratio": ratio, "with_aggregates": with_aggregates, "exactly_once": exactly_once}
 
 
+@contextmanager
+def existing_postgresql(url: str) -> Iterator[common.PostgreSQL]:
+    """A running cluster (``--pg-url``, e.g. one of ``scripts/pg``) instead of a throwaway one: the
+    benchmark's databases are created in it, and dropped afterwards."""
+    import psycopg
+
+    names = ("billow_ingest_bench", "billow_raw", "billow_aggregates")
+    pg = common.PostgreSQL("", 0, url)
+
+    def drop() -> None:
+        with psycopg.connect(pg.psycopg_url("postgres"), autocommit=True) as connection:
+            for name in names:
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    drop()
+    try:
+        yield common.PostgreSQL("", 0, pg.create_database(names[0]))
+    finally:
+        drop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
-    parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients (threads)")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP connections of the batch phase")
     parser.add_argument("--workers", type=int, default=2, help="server processes (billow serve --workers)")
     parser.add_argument("--batch-requests", type=int, default=150, help="batches of 100 per client")
-    parser.add_argument("--single-requests", type=int, default=750, help="single events per client")
+    parser.add_argument("--single-requests", type=int, default=750,
+                        help="single events per client of --clients (the same total with --single-clients)")
+    parser.add_argument("--single-clients", type=int, default=0,
+                        help="concurrent connections of the single-event phase (default: --clients); real ingest"
+                             " has many concurrent clients, each waiting for its answer before the next event")
     parser.add_argument("--subscriptions", type=int, default=0, help="distinct subscriptions (default: one per client)")
     parser.add_argument("--seconds", type=float, default=None, help="also stop each phase's clients after this long")
     parser.add_argument("--spread-hours", type=float, default=168,
                         help="event timestamps spread over this many hours before now (late events touch more "
                              "hour aggregates; live traffic is mostly in the current hour)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--pg-url", default=None,
+                        help="a running PostgreSQL cluster to use (any database of it) instead of a throwaway one")
     args = parser.parse_args(argv)
     args.subscriptions = args.subscriptions or args.clients
     print(f"machine: {common.machine()}")
@@ -386,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(bench_database("sqlite", url, lambda fresh=False: aggregates_url if fresh else raw_url,
                                           args))
     if args.db in ("postgres", "both"):
-        with common.postgresql() as pg:
+        with (existing_postgresql(args.pg_url) if args.pg_url else common.postgresql()) as pg:
             results.append(bench_database(
                 "postgresql", pg.url,
                 lambda fresh=False: pg.create_database("billow_aggregates" if fresh else "billow_raw"), args))

@@ -7,14 +7,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from billow.core.db import Database
+from billow.core.group_commit import GroupCommit, _Write
 from billow.events import service
 from billow.events.schemas import EventIn
 from billow.models import Event as EventRow
 from billow.models import UsageAggregate
-from billow.usage import rebuild
+from billow.usage import rebuild, store
 from billow.usage.store import ALL_GRAIN
 from tests.conftest import Org
 from tests.usage.test_current_usage import setup
@@ -107,3 +109,31 @@ def test_a_key_stored_meanwhile_is_acknowledged_once(api: httpx.Client, database
     assert [s.transaction_id for s in stored] == ["a", "b"]
     all_time = [row for row in aggregates(database, org) if row[1] == ALL_GRAIN]
     assert [row[4] for row in all_time] == [3]  # warm, a, b: "a" counted once
+
+
+def test_a_database_failure_after_the_rows_went_in_keeps_nothing_and_each_request_runs_alone(
+        api: httpx.Client, database: Database, org: Org, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The prepared path writes without a savepoint of its own (SQLite; PostgreSQL takes the usual
+    path): a failure after its rows went in breaks the group's transaction, and the group commit
+    runs each request again alone. Nothing is kept twice, nothing is lost."""
+    metrics(api)
+    warm(database, org)
+    calls: list[int] = []
+    real_write = store.write
+
+    def write_failing_once(session: Any, rows: Any, seq_offset: int = 0) -> None:
+        calls.append(seq_offset)
+        if len(calls) == 1:
+            raise RuntimeError("the database failed")
+        real_write(session, rows, seq_offset)
+
+    monkeypatch.setattr(store, "write", write_failing_once)
+    writes = [_Write(None, service.ingest_requests, service.IngestRequest(org.id, [event(tx, 5)], False))
+              for tx in ("a", "b", "c")]
+    GroupCommit(database)._commit(writes)
+    assert [write.error for write in writes] == [None, None, None]
+    assert [[s.transaction_id for s in write.result] for write in writes] == [["a"], ["b"], ["c"]]
+    assert len(calls) == 4  # the failed write of the three, then one write per request alone
+    assert sorted(ids(database, org)) == ["a", "b", "c", "warm"]
+    all_time = [row for row in aggregates(database, org) if row[1] == ALL_GRAIN]
+    assert [row[4] for row in all_time] == [4]

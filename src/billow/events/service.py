@@ -192,11 +192,11 @@ def ingest(session: Session, organization_id: uuid.UUID, events: list[EventIn], 
     earlier transaction id with different content, or its metric's expression cannot be computed.
     ``prepared`` (see :func:`prepare`) is used when it still holds.
     """
-    current = rebuild.current(session, organization_id, {event.code for event in events})
-    if prepared is not None and prepared.holds(current):
-        stored = _ingest_prepared(session, organization_id, prepared)
+    if prepared is not None:
+        stored = ingest_prepared(session, organization_id, prepared)
         if stored is not None:
             return stored
+    current = rebuild.current(session, organization_id, {event.code for event in events})
     events = list(events)  # expressions replace events in this list, never the caller's
     errors: dict[int, Errors] = {}
     _apply_expressions(events, current, errors)
@@ -257,6 +257,8 @@ class Prepared:
     events: list[EventIn]  # after expressions
     new: _NewRows  # the first event of each key, in key order
     aggregates: store.Pending | None
+    fresh: list[StoredEvent]  # the answers of ``new``'s events (their seqs set in the turn)
+    answers: list[StoredEvent]  # the answer of each event of ``events``
 
     def holds(self, current: dict[str, Profile]) -> bool:
         return current.keys() == self.profiles.keys() and all(current[c] is p for c, p in self.profiles.items())
@@ -280,25 +282,41 @@ def prepare(database: Database, organization_id: uuid.UUID, events: list[EventIn
     aggregates = store.pending("sqlite", organization_id, profiles, [
         store.Stored(e.external_subscription_id, e.code, UsageEvent(e.transaction_id, e.timestamp, e.properties, seq))
         for seq, e in enumerate(fresh)])
-    return Prepared(profiles, first, events, _new_rows(organization_id, fresh, sqlite=True), aggregates)
+    new = _new_rows(organization_id, fresh, sqlite=True)
+    answers = [StoredEvent(lago_id, e.transaction_id, e.external_subscription_id, e.code, e.timestamp, e.properties,
+                           e.precise_total_amount_cents, new.now) for e, lago_id in zip(fresh, new.lago_ids, strict=True)]
+    position = {key: index for index, key in enumerate(first)}
+    return Prepared(profiles, first, events, new, aggregates, answers, [answers[position[e.key]] for e in events])
 
 
-def _any_stored(session: Session, organization_id: uuid.UUID, events: list[EventIn]) -> bool:
-    """SQLite: whether an event with one of these transaction ids is stored in the organization."""
-    ids = list({event.transaction_id for event in events})
-    sql = (f"SELECT 1 FROM events WHERE organization_id = ? AND transaction_id IN ({', '.join(['?'] * len(ids))})"
-           " LIMIT 1")
-    return session.connection().exec_driver_sql(sql, (sqlite_uuid(organization_id), *ids)).first() is not None
+def ingest_prepared(session: Session, organization_id: uuid.UUID, prepared: Prepared) -> list[StoredEvent] | None:
+    """Store what was prepared, in the turn; ``None``, having written nothing, when it no longer
+    holds (the catalog changed, or a key is stored already: a retry).
 
-
-def _ingest_prepared(session: Session, organization_id: uuid.UUID, prepared: Prepared) -> list[StoredEvent] | None:
-    """Insert what was prepared, in the turn; ``None`` when a key is stored already (a retry)."""
-    fresh = prepared.new.events
-    if _any_stored(session, organization_id, fresh):
+    It needs no savepoint: it writes only once nothing can refuse its events (keys checked under
+    SQLite's write lock, rows and expressions checked when prepared). A failure after that is the
+    database's own; it raises out of the group commit's batcher, which then rolls the whole
+    transaction back and runs each request alone. Plain driver statements: SQLAlchemy's execution
+    context cost more than SQLite's work for a group of single events.
+    """
+    if not prepared.holds(rebuild.current(session, organization_id, set(prepared.profiles))):
         return None
-    inserted = _insert(session, organization_id, fresh, prepared.new)
-    store.write(session, prepared.aggregates, seq_offset=inserted[fresh[0].key].seq)
-    return [inserted[e.key] for e in prepared.events]
+    fresh = prepared.new.events
+    ids = list({event.transaction_id for event in fresh})
+    sql = ("SELECT (SELECT COALESCE(MAX(id), 0) + 1 FROM events), EXISTS (SELECT 1 FROM events"
+           f" WHERE organization_id = ? AND transaction_id IN ({', '.join(['?'] * len(ids))}))")
+    cursor = session.connection().connection.cursor()
+    try:
+        first, stored = cursor.execute(sql, (sqlite_uuid(organization_id), *ids)).fetchone()
+        if stored:
+            return None
+        cursor.executemany(_SQLITE_INSERT, [(first + index, *row) for index, row in enumerate(prepared.new.rows)])
+    finally:
+        cursor.close()
+    store.write(session, prepared.aggregates, seq_offset=first)
+    for index, answer in enumerate(prepared.fresh):
+        answer.seq = first + index
+    return prepared.answers
 
 
 def _insert_first(session: Session, organization_id: uuid.UUID, events: list[EventIn],
@@ -376,9 +394,13 @@ class _IngestRequests:
         outcomes: list[list[StoredEvent] | Exception] = []
         for index, chunk in enumerate(_chunks(requests)):
             ready = prepared[index] if prepared is not None else None
-            merged = _merged(session, chunk, ready) if len(chunk) > 1 else None
+            stored = ingest_prepared(session, chunk[0].organization_id, ready) if ready is not None else None
+            if stored is not None:  # no savepoint needed (see ingest_prepared)
+                outcomes.extend(_split(chunk, stored))
+                continue
+            merged = _merged(session, chunk) if len(chunk) > 1 else None
             if merged is None:
-                merged = [_alone(session, request, ready if len(chunk) == 1 else None) for request in chunk]
+                merged = [_alone(session, request) for request in chunk]
             outcomes.extend(merged)
         return outcomes
 
@@ -400,16 +422,8 @@ def _chunks(requests: list[IngestRequest]) -> list[list[IngestRequest]]:
     return chunks
 
 
-def _merged(session: Session, chunk: list[IngestRequest],
-            prepared: Prepared | None) -> list[list[StoredEvent] | Exception] | None:
-    events = [event for request in chunk for event in request.events]
-    savepoint = session.begin_nested()
-    try:
-        stored = ingest(session, chunk[0].organization_id, events, batch=True, prepared=prepared)
-        savepoint.commit()
-    except Exception:
-        savepoint.rollback()
-        return None
+def _split(chunk: list[IngestRequest], stored: list[StoredEvent]) -> list[list[StoredEvent] | Exception]:
+    """The answers of a chunk's merged events, request by request."""
     outcomes: list[list[StoredEvent] | Exception] = []
     offset = 0
     for request in chunk:
@@ -418,10 +432,22 @@ def _merged(session: Session, chunk: list[IngestRequest],
     return outcomes
 
 
-def _alone(session: Session, request: IngestRequest, prepared: Prepared | None) -> list[StoredEvent] | Exception:
+def _merged(session: Session, chunk: list[IngestRequest]) -> list[list[StoredEvent] | Exception] | None:
+    events = [event for request in chunk for event in request.events]
     savepoint = session.begin_nested()
     try:
-        stored = ingest(session, request.organization_id, request.events, batch=request.batch, prepared=prepared)
+        stored = ingest(session, chunk[0].organization_id, events, batch=True)
+        savepoint.commit()
+    except Exception:
+        savepoint.rollback()
+        return None
+    return _split(chunk, stored)
+
+
+def _alone(session: Session, request: IngestRequest) -> list[StoredEvent] | Exception:
+    savepoint = session.begin_nested()
+    try:
+        stored = ingest(session, request.organization_id, request.events, batch=request.batch)
         savepoint.commit()
     except Exception as exc:  # this request's own failure: undo only its writes
         savepoint.rollback()

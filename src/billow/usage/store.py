@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import and_, bindparam, or_, select, text
@@ -42,9 +42,9 @@ ALL_TIME = datetime(1, 1, 1, tzinfo=UTC)  # the bucket of the row that sums ever
 ALL_GRAIN = 3  # its grain (after :class:`Grain`'s hour, day and month)
 
 
-@dataclass(frozen=True)
-class Stored:
-    """An event as aggregation sees it, with the subscription and metric it is filed under."""
+class Stored(NamedTuple):
+    """An event as aggregation sees it, with the subscription and metric it is filed under (a
+    tuple: one is made per event ingested)."""
 
     external_subscription_id: str
     code: str
@@ -97,20 +97,28 @@ def _upsert_sql(dialect: str, table: str, columns: tuple[str, ...], conflict: st
 
 
 def _execute(session: Session, sql: str, rows: list[tuple[Any, ...]]) -> None:
-    """Run an upsert of :func:`_upsert_sql` for ``rows`` (one row per key)."""
+    """Run an upsert of :func:`_upsert_sql` for ``rows`` (one row per key). On SQLite by the
+    driver's cursor: the statement is plain text with plain values, and SQLAlchemy's execution
+    context cost about as much as SQLite's work for a small group commit."""
     connection = session.connection()
     if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql(sql, rows)
+        cursor = connection.connection.cursor()
+        try:
+            cursor.executemany(sql, rows)
+        finally:
+            cursor.close()
     else:
         connection.exec_driver_sql(sql, (json_rows(rows),))
 
 
 def _aggregate_updates(dialect: str) -> str:
     old = "usage_aggregates."
-    if dialect == "sqlite":
+    if dialect == "sqlite":  # the functions are Python: not called for a zero or a missing maximum
         def add(column: str) -> str:
-            return f"billow_dec_add({old}{column}, excluded.{column})"
-        maximum = f"billow_dec_max({old}maximum, excluded.maximum)"
+            return (f"CASE WHEN excluded.{column} = '0' THEN {old}{column}"
+                    f" ELSE billow_dec_add({old}{column}, excluded.{column}) END")
+        maximum = (f"CASE WHEN excluded.maximum IS NULL THEN {old}maximum"
+                   f" ELSE billow_dec_max({old}maximum, excluded.maximum) END")
     else:
         def add(column: str) -> str:
             return f"CAST(CAST({old}{column} AS NUMERIC) + CAST(excluded.{column} AS NUMERIC) AS VARCHAR)"
@@ -228,8 +236,12 @@ def pending(dialect: str, organization_id: uuid.UUID, profiles: dict[str, Profil
         profile = profiles.get(item.code)
         if profile is None:
             continue
-        dims = profile.dims(item.event.properties)
-        by_hour[(item.external_subscription_id, item.code, dims, hour_of(item.event.timestamp))].append(item.event)
+        event = item.event
+        timestamp = event.timestamp
+        # hour_of, without its conversion for the UTC instants that ingest gives
+        hour = (timestamp.replace(minute=0, second=0, microsecond=0) if timestamp.tzinfo is UTC
+                else hour_of(timestamp))
+        by_hour[(item.external_subscription_id, item.code, profile.dims(event.properties), hour)].append(event)
     if not by_hour:
         return None
     values = _Values(dialect)
@@ -259,12 +271,14 @@ def pending(dialect: str, organization_id: uuid.UUID, profiles: dict[str, Profil
         else:
             rows[key] = merge(parts, Grain(grain).end(bucket), tail=tail)
     # A stable order: concurrent writers on PostgreSQL lock rows in the same order (no deadlock).
+    # SQLite's writers take turns: any order does.
+    order = (lambda items: items) if dialect == "sqlite" else sorted
     return Pending(
         dialect,
-        [_partial_row(values, org, key, rows[key]) for key in sorted(rows)],
+        [_partial_row(values, org, key, part) for key, part in order(rows.items())],
         [(org, sub, code, int(grain), values.instant(bucket), dims, value, values.instant(state.last_key[0]),
           state.last_key[1], state.added)
-         for (sub, code, grain, bucket, dims, value), state in sorted(states.items())],
+         for (sub, code, grain, bucket, dims, value), state in order(states.items())],
     )
 
 
