@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from billow.core.db import Database
 from billow.documents import tasks as documents
-from billow.invoices import billing, builder, bulk, credits, repository, service
+from billow.invoices import billing, builder, bulk, credits, repository, rows, service
 from billow.models import Customer, Fee, Invoice, InvoiceSubscription, Subscription
 from billow.webhooks import repository as webhook_endpoints
 from billow.webhooks import service as webhooks
@@ -161,10 +161,10 @@ def _price(session: Session, ids: list[uuid.UUID], at: datetime
         subscription = found.subscription
         currency = pricing_for(session, subscription.organization_id, subscription).snapshot.amount_currency
         for due in found.owed:
-            invoice = service.invoice_row(subscription.customer, currency, due.issuing_date)
-            invoice.customer = subscription.customer  # what numbering reads (never added to a session)
+            invoice = service.invoice_row(subscription.customer, currency, due.issuing_date, make=rows.InvoiceRow)
+            invoice.customer = subscription.customer  # what numbering reads
             invoices.append(invoice)
-            work.append((found, due, billing.link_row(invoice, subscription, due)))
+            work.append((found, due, billing.link_row(invoice, subscription, due, rows.LinkRow)))
     if not work:
         return len(run), None, plain
     names = builder.tax_names(session, invoices[0].organization_id)
@@ -176,11 +176,12 @@ def _price(session: Session, ids: list[uuid.UUID], at: datetime
             for (found, due, link), invoice in zip(work, invoices, strict=True):
                 subscription = found.subscription
                 fee = billing.fee_of(session, subscription, due, found.history)
-                row = billing.fee_row(session, invoice, subscription, due, fee, -1)
+                row = billing.fee_row(session, invoice, subscription, due, fee, -1, rows.FeeRow)
                 kept = [] if row is None else [row]
                 found.history = billing.History(False, found.history.already_billed or row is not None)
                 if link.charges_from_datetime != link.charges_to_datetime:  # a starting invoice bills no usage
-                    kept.extend(builder.charge_fee_rows(session, invoice, subscription, link.charges_to_datetime))
+                    kept.extend(builder.charge_fee_rows(session, invoice, subscription, link.charges_to_datetime,
+                                                        rows.FeeRow))
                 # Plain: no commitment to true up, no coupon or credit note, no progressive invoice.
                 books = {subscription.id: builder.tax_book(session, subscription, subscription.customer, names)}
                 builder.apply_totals(invoice, kept, books, finalize=True, spent=nothing, session=session,

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -275,24 +276,27 @@ def fee_of(session: Session, subscription: Subscription, due: Due, history: Hist
     return subscription_fee(_fee_input(session, subscription, due.fee_window, due.reason == TERMINATING, history))
 
 
-def link_row(invoice: Invoice, subscription: Subscription, due: Due) -> InvoiceSubscription:
-    """The ``invoice_subscriptions`` row of ``due`` billed on ``invoice`` (unique per period)."""
+def link_row(invoice: Invoice, subscription: Subscription, due: Due,
+             make: Callable[..., Any] = InvoiceSubscription) -> InvoiceSubscription:
+    """The ``invoice_subscriptions`` row of ``due`` billed on ``invoice`` (unique per period), built
+    by ``make`` (the mapped class, or a billing chunk's plain row: :mod:`billow.invoices.rows`)."""
     shown = due.fee_window or due.charges_window
     assert shown is not None
     reason, charges_from, charges_to = due.key
-    return InvoiceSubscription(
+    return make(
         organization_id=subscription.organization_id, invoice_id=invoice.id, subscription_id=subscription.id,
         invoicing_reason=reason, from_datetime=shown.from_datetime, to_datetime=shown.to_datetime,
         charges_from_datetime=charges_from, charges_to_datetime=charges_to)
 
 
 def fee_row(session: Session, invoice: Invoice, subscription: Subscription, due: Due, fee: SubscriptionFee | None,
-            position: int) -> Fee | None:
-    """The subscription fee line of ``due`` on ``invoice`` at ``position`` (``None`` without a fee)."""
+            position: int, make: Callable[..., Any] = Fee) -> Fee | None:
+    """The subscription fee line of ``due`` on ``invoice`` at ``position`` (``None`` without a fee),
+    built by ``make`` (see :func:`link_row`)."""
     if fee is None or due.fee_window is None:
         return None
     in_advance = pricing_for(session, subscription.organization_id, subscription).snapshot.pay_in_advance
-    row = builder.subscription_fee_row(invoice, subscription, due.fee_window, fee, in_advance)
+    row = builder.subscription_fee_row(invoice, subscription, due.fee_window, fee, in_advance, make)
     row.position = position
     return row
 

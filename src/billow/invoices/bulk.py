@@ -1,21 +1,32 @@
 """New rows written with SQLAlchemy Core: objects built as the ORM builds them, never added to a
-session, inserted with one multi-row statement per table (psycopg 3 pipelines executemany).
+session, inserted together in the session's transaction.
 
 :func:`values` gives an object's row as a flush would write it: every attribute that was set,
 and each column's default for the others (so every row of a table has the same keys).
+:func:`insert_rows` writes rows of one table: on PostgreSQL with one ``COPY`` (each value through
+its column type's bind processor, as a statement would send it; the server parses one stream
+instead of planning and executing one ``INSERT`` a row: about a third of its work on a billing
+chunk), elsewhere with Core's executemany (one compiled statement).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, insert, inspect
+import orjson
+from sqlalchemy import JSON, Connection, Table, insert, inspect
+from sqlalchemy.types import TypeDecorator
 from sqlalchemy.orm import Session
+
+from billow.invoices.rows import Row
 
 _MISSING = object()
 # Per mapped class: its table and, per column, (attribute key, column key, default maker).
 _LAYOUT: dict[type, tuple[Table, list[tuple[str, str, Callable[[], Any]]]]] = {}
+# Per (table, column keys, dialect): the COPY statement and each column's converter.
+_COPY: dict[tuple[Table, tuple[str, ...], Any], tuple[str, list[tuple[Callable[[Any], Any] | None, bool]]]] = {}
 
 
 def _default(column: Any) -> Callable[[], Any]:
@@ -39,9 +50,16 @@ def _layout(cls: type) -> tuple[Table, list[tuple[str, str, Callable[[], Any]]]]
     return found  # type: ignore[return-value]
 
 
-def values(obj: Any) -> dict[str, Any]:
-    """The row ``obj`` stands for, with the defaults a flush would give what it leaves unset."""
-    _table, columns = _layout(type(obj))
+def table_of(cls: type) -> Table:
+    """The table the mapped class ``cls`` writes."""
+    return _layout(cls)[0]
+
+
+def values(obj: Any, cls: type | None = None) -> dict[str, Any]:
+    """The row ``obj`` stands for, with the defaults a flush would give what it leaves unset:
+    ``obj`` an instance of the mapped class ``cls`` (its own class by default) or any object whose
+    ``__dict__`` holds that class's attributes."""
+    _table, columns = _layout(cls or type(obj))
     state = obj.__dict__
     row = {}
     for key, column, default in columns:
@@ -50,12 +68,95 @@ def values(obj: Any) -> dict[str, Any]:
     return row
 
 
+def _json_text(value: Any) -> str:
+    """A JSON column's value as the JSON text a statement would send (orjson writes it about ten
+    times faster than ``json.dumps``; the server keeps the same ``jsonb`` either way). What orjson
+    declines (an integer key, a number past 64 bits) goes through ``json.dumps``, as before."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
+# What makes a value what COPY writes, and whether ``None`` goes through it too.
+_Converter = tuple[Callable[[Any], Any] | None, bool]
+
+
+def _converter(dialect: Any, column: Any) -> _Converter:
+    """The column type's bind processor (what a statement sends); for a JSON column, its JSON text
+    (``None`` included: JSON ``null``, as the type binds it unless ``none_as_null``)."""
+    column_type = column.type
+    impl = column_type.load_dialect_impl(dialect) if isinstance(column_type, TypeDecorator) else column_type
+    plain = not isinstance(column_type, TypeDecorator) or not column_type._has_bind_processor
+    if isinstance(impl, JSON) and plain:
+        return _json_text, not impl.none_as_null
+    return column_type._cached_bind_processor(dialect), False
+
+
+def _copy_plan(connection: Connection, table: Table, keys: tuple[str, ...]
+               ) -> tuple[str, list[_Converter]]:
+    dialect = connection.dialect
+    found = _COPY.get((table, keys, dialect))
+    if found is None:
+        quote = dialect.identifier_preparer.quote
+        statement = f"COPY {quote(table.name)} ({', '.join(quote(table.c[key].name) for key in keys)}) FROM STDIN"
+        found = _COPY[(table, keys, dialect)] = (statement, [_converter(dialect, table.c[key]) for key in keys])
+    return found
+
+
+def _copy(connection: Connection, table: Table, keys: tuple[str, ...], rows: Iterable[Sequence[Any]]) -> None:
+    """``COPY`` ``rows`` (values of the columns ``keys``, in this order) into ``table``."""
+    statement, converters = _copy_plan(connection, table, keys)
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(statement) as copy:
+            write = copy.write_row
+            for row in rows:
+                write([convert(value) if convert is not None and (value is not None or nulls) else value
+                       for value, (convert, nulls) in zip(row, converters)])
+    finally:
+        cursor.close()
+
+
+def _copy_objects(connection: Connection, cls: type, objects: Sequence[Any]) -> None:
+    """:func:`_copy` of objects (of the mapped class ``cls``, or plain rows of it): each column's
+    value as :func:`values` gives it, without building the row's dict."""
+    table, columns = _layout(cls)
+    keys = tuple(column for _key, column, _default in columns)
+    attributes = [(key, default) for key, _column, default in columns]
+
+    def row(obj: Any) -> list[Any]:
+        state = obj.__dict__
+        return [default() if (value := state.get(key, _MISSING)) is _MISSING else value
+                for key, default in attributes]
+
+    _copy(connection, table, keys, map(row, objects))
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows`` (each with the same keys: column keys of ``table``) in this order, in the
+    session's transaction."""
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        keys = tuple(rows[0])
+        _copy(connection, table, keys, ([row[key] for key in keys] for row in rows))
+    else:  # Core's executemany, not the ORM's bulk insert (which rebuilds each row)
+        connection.execute(insert(table), list(rows))
+
+
 def insert_all(session: Session, objects: Sequence[Any]) -> None:
-    """Insert ``objects`` (all of one mapped class) in this order, in the session's transaction."""
+    """Insert ``objects`` (all of one mapped class, or plain rows of one: :mod:`billow.invoices.rows`)
+    in this order, in the session's transaction."""
     if objects:
-        table, _columns = _layout(type(objects[0]))
-        # On the connection: Core's executemany, not the ORM's bulk insert (which rebuilds each row).
-        session.connection().execute(insert(table), [values(obj) for obj in objects])
+        first = objects[0]
+        cls = first.model if isinstance(first, Row) else type(first)
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":
+            _copy_objects(connection, cls, objects)
+        else:
+            insert_rows(session, _layout(cls)[0], [values(obj, cls) for obj in objects])
 
 
-__all__ = ["insert_all", "values"]
+__all__ = ["insert_all", "insert_rows", "table_of", "values"]
