@@ -171,6 +171,8 @@ def _price(session: Session, ids: list[uuid.UUID], at: datetime
     _prefetch_usage(session, work)
     fees: list[Fee] = []
     nothing = credits.CreditInputs()
+    # One tax book per plan version and set of customer taxes: what a fee's rates depend on.
+    books: dict[tuple[uuid.UUID, int, tuple[uuid.UUID, ...]], builder.TaxBook] = {}
     try:
         with session.no_autoflush:
             for (found, due, link), invoice in zip(work, invoices, strict=True):
@@ -183,9 +185,13 @@ def _price(session: Session, ids: list[uuid.UUID], at: datetime
                     kept.extend(builder.charge_fee_rows(session, invoice, subscription, link.charges_to_datetime,
                                                         rows.FeeRow))
                 # Plain: no commitment to true up, no coupon or credit note, no progressive invoice.
-                books = {subscription.id: builder.tax_book(session, subscription, subscription.customer, names)}
-                builder.apply_totals(invoice, kept, books, finalize=True, spent=nothing, session=session,
-                                     progressive=False)
+                customer = subscription.customer
+                shared = (subscription.plan_id, subscription.plan_version, tuple(tax.id for tax in customer.taxes))
+                book = books.get(shared)
+                if book is None:
+                    book = books[shared] = builder.tax_book(session, subscription, customer, names)
+                builder.apply_totals(invoice, kept, {subscription.id: book}, finalize=True, spent=nothing,
+                                     session=session, progressive=False)
                 fees.extend(kept)
     finally:
         reader.forget(session)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -176,13 +176,24 @@ def commitment_fee_row(session: Session, invoice: Invoice, subscription: Subscri
 
 @dataclass(frozen=True)
 class TaxBook:
-    """Which taxes each fee of a subscription bears, and the names of those taxes."""
+    """Which taxes each fee of a subscription bears, and the names of those taxes. The rates of a
+    kind of fee (of a charge) are worked out once: they depend on the plan version's and the
+    customer's taxes alone, which do not change while a book prices."""
 
     pricing: Pricing
     customer: Customer
     names: dict[str, Tax]
+    _known: dict[tuple[str, uuid.UUID | None], tuple[TaxRate, ...]] = field(default_factory=dict, compare=False,
+                                                                           repr=False)
 
     def rates(self, fee: Fee) -> tuple[TaxRate, ...]:
+        key = (fee.fee_type, fee.charge_id)
+        found = self._known.get(key)
+        if found is None:
+            found = self._known[key] = self._rates(fee)
+        return found
+
+    def _rates(self, fee: Fee) -> tuple[TaxRate, ...]:
         if fee.fee_type == "charge":
             charge = next(c for c in self.pricing.snapshot.charges if c.id == fee.charge_id)
             return charge_fee_taxes(self.pricing, self.customer)(charge)
