@@ -116,6 +116,7 @@ def _leading(ids: list[uuid.UUID], plain: dict[uuid.UUID, _Plain]) -> list[uuid.
 def _prefetch_usage(session: Session, work: list[tuple[_Plain, billing.Due, InvoiceSubscription]]) -> None:
     """Read the usage of every charges window of ``work`` with one query per distinct window."""
     by_window: dict[tuple[uuid.UUID, reader.Window], tuple[set[str], set[str]]] = defaultdict(lambda: (set(), set()))
+    codes_of: dict[tuple[uuid.UUID, int], list[str]] = {}  # per plan version: its metrics' codes
     for plain, _, link in work:
         subscription = plain.subscription
         if link.charges_from_datetime == link.charges_to_datetime:  # a starting invoice bills no usage
@@ -123,8 +124,11 @@ def _prefetch_usage(session: Session, work: list[tuple[_Plain, billing.Due, Invo
         window, _billing = window_for(subscription, subscription.customer, link.charges_to_datetime)
         subs, codes = by_window[(subscription.organization_id, window)]
         subs.add(subscription.external_id)
-        codes.update(metric.code for metric in pricing_for(session, subscription.organization_id,
-                                                           subscription).metrics.values())
+        version = (subscription.plan_id, subscription.plan_version)
+        if version not in codes_of:
+            codes_of[version] = [metric.code for metric in pricing_for(session, subscription.organization_id,
+                                                                       subscription).metrics.values()]
+        codes.update(codes_of[version])
     for (organization_id, window), (subs, codes) in by_window.items():
         if codes:
             reader.prefetch(session, organization_id, sorted(subs), sorted(codes), window)

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, exists, or_, select
@@ -78,7 +79,7 @@ def due_periods(session: Session, subscription: Subscription, at: datetime) -> l
     charges_cycle = cycle.charges_cycle(bool(plan.bill_charges_monthly))
     timezone = customer.applicable_timezone
     owed: list[Due] = []
-    trial = _trial_end(session, subscription)
+    trial = _trial_end(session, subscription, snapshot.trial_period)
     end = subscription.terminated_at if subscription.status == "terminated" else None
     if snapshot.pay_in_advance:
         first = cycle.first_window(start)
@@ -178,9 +179,9 @@ def _owed(database: Database, subscription_id: uuid.UUID, at: datetime) -> Itera
         return iter([due for due in due_periods(session, subscription, at) if due.key not in billed])
 
 
-def _trial_end(session: Session, subscription: Subscription) -> datetime | None:
-    """When the free trial of the subscription's plan version ends (None without one)."""
-    trial = pricing_for(session, subscription.organization_id, subscription).snapshot.trial_period
+def _trial_end(session: Session, subscription: Subscription, trial: Decimal | None) -> datetime | None:
+    """When the free trial of the subscription's plan version ends (None without one): ``trial``
+    is the version's trial period."""
     if not trial:
         return None
     return trial_end(subscriptions_repository.initial_started_at(session, subscription), trial)
@@ -228,7 +229,7 @@ def _fee_input(session: Session, subscription: Subscription, window: BillingWind
         already_billed=history.already_billed,
         started_in_past=local_date(subscription.subscription_at, timezone) < local_date(subscription.created_at,
                                                                                          timezone),
-        trial_end=_trial_end(session, subscription),
+        trial_end=_trial_end(session, subscription, snapshot.trial_period),
     )
 
 

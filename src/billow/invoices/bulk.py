@@ -12,54 +12,34 @@ chunk), elsewhere with Core's executemany (one compiled statement).
 from __future__ import annotations
 
 import json
+from operator import itemgetter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Connection, Table, insert, inspect
+from sqlalchemy import JSON, Connection, Table, insert
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.orm import Session
 
-from billow.invoices.rows import Row
+from billow.invoices.rows import Row, layout
 
 _MISSING = object()
-# Per mapped class: its table and, per column, (attribute key, column key, default maker).
-_LAYOUT: dict[type, tuple[Table, list[tuple[str, str, Callable[[], Any]]]]] = {}
 # Per (table, column keys, dialect): the COPY statement and each column's converter.
 _COPY: dict[tuple[Table, tuple[str, ...], Any], tuple[str, list[tuple[Callable[[Any], Any] | None, bool]]]] = {}
-
-
-def _default(column: Any) -> Callable[[], Any]:
-    default = column.default
-    if default is None:
-        return lambda: None
-    if default.is_callable:
-        return lambda: default.arg(None)
-    if default.is_scalar:
-        value = default.arg
-        return lambda: value
-    raise TypeError(f"column {column.key}: a SQL default is not written in bulk")
-
-
-def _layout(cls: type) -> tuple[Table, list[tuple[str, str, Callable[[], Any]]]]:
-    found = _LAYOUT.get(cls)
-    if found is None:
-        mapper = inspect(cls)
-        columns = [(prop.key, prop.columns[0].key, _default(prop.columns[0])) for prop in mapper.column_attrs]
-        found = _LAYOUT[cls] = (mapper.local_table, columns)  # type: ignore[assignment]
-    return found  # type: ignore[return-value]
+# Per plain row class: what reads a row's values in the table's column order.
+_GETTER: dict[type, Callable[[dict[str, Any]], tuple[Any, ...]]] = {}
 
 
 def table_of(cls: type) -> Table:
     """The table the mapped class ``cls`` writes."""
-    return _layout(cls)[0]
+    return layout(cls)[0]
 
 
 def values(obj: Any, cls: type | None = None) -> dict[str, Any]:
     """The row ``obj`` stands for, with the defaults a flush would give what it leaves unset:
     ``obj`` an instance of the mapped class ``cls`` (its own class by default) or any object whose
     ``__dict__`` holds that class's attributes."""
-    _table, columns = _layout(cls or type(obj))
+    _table, columns = layout(cls or type(obj))
     state = obj.__dict__
     row = {}
     for key, column, default in columns:
@@ -107,22 +87,33 @@ def _copy_plan(connection: Connection, table: Table, keys: tuple[str, ...]
 def _copy(connection: Connection, table: Table, keys: tuple[str, ...], rows: Iterable[Sequence[Any]]) -> None:
     """``COPY`` ``rows`` (values of the columns ``keys``, in this order) into ``table``."""
     statement, converters = _copy_plan(connection, table, keys)
+    converted = [(index, convert, nulls) for index, (convert, nulls) in enumerate(converters) if convert is not None]
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         with cursor.copy(statement) as copy:
             write = copy.write_row
-            for row in rows:
-                write([convert(value) if convert is not None and (value is not None or nulls) else value
-                       for value, (convert, nulls) in zip(row, converters)])
+            for values in rows:
+                row = list(values)
+                for index, convert, nulls in converted:
+                    value = row[index]
+                    if value is not None or nulls:
+                        row[index] = convert(value)
+                write(row)
     finally:
         cursor.close()
 
 
 def _copy_objects(connection: Connection, cls: type, objects: Sequence[Any]) -> None:
-    """:func:`_copy` of objects (of the mapped class ``cls``, or plain rows of it): each column's
-    value as :func:`values` gives it, without building the row's dict."""
-    table, columns = _layout(cls)
+    """:func:`_copy` of objects of the mapped class ``cls``: each column's value as :func:`values`
+    gives it, without building the row's dict. Plain rows hold every column already, in order."""
+    table, columns = layout(cls)
     keys = tuple(column for _key, column, _default in columns)
+    if isinstance(objects[0], Row):
+        getter = _GETTER.get(cls)
+        if getter is None:
+            getter = _GETTER[cls] = itemgetter(*(key for key, _column, _default in columns))
+        _copy(connection, table, keys, (getter(obj.__dict__) for obj in objects))
+        return
     attributes = [(key, default) for key, _column, default in columns]
 
     def row(obj: Any) -> list[Any]:
@@ -156,7 +147,7 @@ def insert_all(session: Session, objects: Sequence[Any]) -> None:
         if connection.dialect.name == "postgresql":
             _copy_objects(connection, cls, objects)
         else:
-            insert_rows(session, _layout(cls)[0], [values(obj, cls) for obj in objects])
+            insert_rows(session, layout(cls)[0], [values(obj, cls) for obj in objects])
 
 
 __all__ = ["insert_all", "insert_rows", "table_of", "values"]
