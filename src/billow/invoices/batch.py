@@ -52,7 +52,7 @@ from billow.usage.service import pricing_for, window_for
 
 log = logging.getLogger("billow.billing")
 
-CHUNK = 100  # subscriptions read together; the plain ones among them are billed in one transaction
+CHUNK = 200  # subscriptions read together; the plain ones among them are billed in one transaction
 PLAIN_REASONS = {billing.STARTING, billing.PERIODIC}
 
 
@@ -210,13 +210,15 @@ def _store(session: Session, priced: _Priced, at: datetime) -> list[billing.Bill
     they were priced; then the organization's numbering lock, then every row in one statement per
     table. The exactly-once constraint answers at the periods' insert."""
     customers = priced.customers
-    repository.lock_customers(session, customers)
+    # The customers locked as repository.lock_customers locks them, reading what they are now.
+    now = dict(session.execute(select(Customer.id, Customer.updated_at)
+                               .where(repository.among(session, Customer.id, customers))
+                               .order_by(Customer.id).with_for_update(key_share=True)).all())
     if credits.holders(session, customers):
         raise _Changed("a customer got a coupon or a credit note")
     subscriptions = [subscription.id for subscription, _ in priced.billed]
-    now = dict(session.execute(select(Subscription.id, Subscription.updated_at)
-                               .where(Subscription.id.in_(subscriptions))).all())
-    now.update(session.execute(select(Customer.id, Customer.updated_at).where(Customer.id.in_(customers))).all())
+    now.update(session.execute(select(Subscription.id, Subscription.updated_at)
+                               .where(repository.among(session, Subscription.id, subscriptions))).all())
     if now != priced.seen:
         raise _Changed("a subscription or a customer changed")
     service.number_all(session, priced.invoices, at)  # takes the organization's lock: as late as can be
