@@ -65,13 +65,13 @@ def _check_billed_once(database: Database, org: Org) -> None:
 def test_a_run_is_cut_in_chunks_that_shrink_towards_its_end(monkeypatch: pytest.MonkeyPatch) -> None:
     """Chunks of ``batch.CHUNK`` at most, in order; towards the end a ``2 * processes``-th of what
     is left, so the processes finish close together (a quarter of a full chunk at least)."""
-    monkeypatch.setattr(batch, "CHUNK", 200)
+    monkeypatch.setattr(batch, "CHUNK", 100)
     ids = list(range(1000))
     cut = parallel.chunks(ids, 2)  # type: ignore[arg-type]
     assert [one for chunk in cut for one in chunk] == ids
-    assert [len(chunk) for chunk in cut] == [200, 200, 150, 113, 85, 63, 50, 50, 50, 39]
-    assert [len(chunk) for chunk in parallel.chunks(ids[:30], 2)] == [30]  # type: ignore[arg-type]
-    assert [len(chunk) for chunk in parallel.chunks(ids, 1)] == [200, 200, 200, 200, 100, 50, 50]  # type: ignore[arg-type]
+    assert [len(chunk) for chunk in cut] == [100] * 7 + [75, 57, 42, 32, 25, 25, 25, 19]
+    assert [len(chunk) for chunk in parallel.chunks(ids[:20], 2)] == [20]  # type: ignore[arg-type]
+    assert [len(chunk) for chunk in parallel.chunks(ids, 1)] == [100] * 9 + [50, 25, 25]  # type: ignore[arg-type]
     assert parallel.chunks([], 2) == []
 
 

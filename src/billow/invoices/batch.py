@@ -52,7 +52,7 @@ from billow.usage.service import pricing_for, window_for
 
 log = logging.getLogger("billow.billing")
 
-CHUNK = 200  # subscriptions read together; the plain ones among them are billed in one transaction
+CHUNK = 100  # subscriptions read together; the plain ones among them are billed in one transaction
 PLAIN_REASONS = {billing.STARTING, billing.PERIODIC}
 
 
