@@ -13,15 +13,15 @@ compiled statement).
 from __future__ import annotations
 
 import json
-from operator import itemgetter
 from collections.abc import Callable, Iterable, Sequence
+from operator import itemgetter
 from typing import Any
 
 import orjson
 from psycopg.types.json import Jsonb
 from sqlalchemy import JSON, Connection, Table, insert
-from sqlalchemy.types import TypeDecorator
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeDecorator
 
 from billow.invoices.rows import Row, layout
 
@@ -84,8 +84,8 @@ def _copy_plan(connection: Connection, table: Table, keys: tuple[str, ...]
     """The binary ``COPY`` of these columns of ``table``: its statement, each column's type (as
     the server has it) and the converters of the columns that need one."""
     dialect = connection.dialect
-    key = (connection.engine.url, table, keys)
-    found = _COPY.get(key)
+    known = (connection.engine.url, table, keys)
+    found = _COPY.get(known)
     if found is None:
         quote = dialect.identifier_preparer.quote
         names = [table.c[key].name for key in keys]
@@ -95,7 +95,7 @@ def _copy_plan(connection: Connection, table: Table, keys: tuple[str, ...]
             "AND NOT attisdropped", {"table": quote(table.name)}).all())
         converters = [(index, convert, nulls) for index, (convert, nulls)
                       in enumerate(_converter(dialect, table.c[key]) for key in keys) if convert is not None]
-        found = _COPY[key] = (statement, [oids[name] for name in names], converters)
+        found = _COPY[known] = (statement, [oids[name] for name in names], converters)
     return found
 
 
