@@ -11,16 +11,19 @@ processes on PostgreSQL; ``--webhook`` adds a webhook endpoint, so every invoice
 ``invoice.created`` webhook is serialized and recorded with its delivery job) and a second run,
 which must create nothing, is timed too; both print their CPU time (this process's and its
 children's) beside the wall clock, and on PostgreSQL the CPU time of the server's processes during
-the run. Every invoice total is checked against the events sent. Not a test: nothing here asserts
-on time.
+the run. Every invoice total is checked against the events sent. ``--runs N`` bills N times after
+one setup, each run but the last on a fresh copy of the set-up database (a PostgreSQL database made
+from it as a template, a copy of the SQLite file): the load average is printed before each. Not a
+test: nothing here asserts on time.
 
-    .venv/bin/python bench/billing.py --subscriptions 1000 --events 20 [--postgresql [--processes 2]] [--webhook]
+    .venv/bin/python bench/billing.py --subscriptions 1000 --events 20 [--postgresql [--processes 2]] [--webhook] [--runs 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 import time
 import uuid
@@ -31,8 +34,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common
+import psycopg
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from billow.config import Settings
 from billow.core import clock
@@ -132,18 +137,42 @@ def server_cpu_seconds(directory: str | None) -> float:
     return total / ticks
 
 
-def run(url: str, subscriptions: int, events: int, chunked: bool = True, processes: int = 1,
-        cluster: str | None = None, webhook: bool = False) -> None:
+def _copy_of(url: str, n: int) -> str:
+    """A fresh copy of the set-up database ``url`` (nothing billed yet), for run ``n``: a
+    PostgreSQL database made from it as a template, or a copy of the SQLite file."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        target = f"{parsed.database}.run{n}"
+        with sqlite3.connect(parsed.database) as source, sqlite3.connect(target) as copy:
+            source.backup(copy)
+        return f"sqlite:///{target}"
+    name = f"{parsed.database}_run{n}"
+    with psycopg.connect(parsed.set(drivername="postgresql", database="postgres").render_as_string(
+            hide_password=False), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{parsed.database}"')
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{parsed.database}{suffix}").unlink(missing_ok=True)
+        return
+    with psycopg.connect(parsed.set(drivername="postgresql", database="postgres").render_as_string(
+            hide_password=False), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
+
+
+def bill_once(url: str, totals: dict[str, int], chunked: bool, processes: int, cluster: str | None,
+              again: bool) -> None:
+    """One timed billing run on ``url`` (every total checked against the events sent) and, if
+    ``again``, the second run, which must bill nothing."""
+    subscriptions = len(totals)
     database = Database(url)
-    runner.upgrade(database.engine)
-    with database.unit_of_work() as session:
-        created = org_service.create_organization(session, "Bench")
-    app = create_app(Settings(database_url=url, worker_enabled=False), database=database)
-    with clock.frozen(START), TestClient(app, headers={"Authorization": f"Bearer {created.api_key}"}) as client:
-        began = time.perf_counter()
-        totals = setup(client, database, created.organization.id, subscriptions, events, webhook)
-        print(f"setup: {subscriptions} subscriptions, {subscriptions * events} events in "
-              f"{time.perf_counter() - began:.1f} s")
+    with database.unit_of_work(write=False) as session:  # connected before the clock starts
+        session.scalar(select(func.count()).select_from(Invoice))
+    print("load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     began, cpu, server = time.perf_counter(), cpu_seconds(), server_cpu_seconds(cluster)
     report = billing.bill_due(database, AT, chunked=chunked, processes=processes)
     elapsed, cpu = time.perf_counter() - began, cpu_seconds() - cpu
@@ -154,13 +183,36 @@ def run(url: str, subscriptions: int, events: int, chunked: bool = True, process
           f" (every total checked); CPU {cpu:.2f} s = {1000 * cpu / len(report.billed):.2f} ms an invoice"
           + (f"; PostgreSQL server CPU {server:.2f} s = {1000 * server / len(report.billed):.2f} ms an invoice"
              if server else ""))
-    began, cpu = time.perf_counter(), cpu_seconds()
-    again = billing.bill_due(database, AT, chunked=chunked, processes=processes)
-    print(f"second run: {len(again.billed)} invoices in {time.perf_counter() - began:.2f} s;"
-          f" CPU {cpu_seconds() - cpu:.2f} s")
+    if again:
+        began, cpu = time.perf_counter(), cpu_seconds()
+        second = billing.bill_due(database, AT, chunked=chunked, processes=processes)
+        print(f"second run: {len(second.billed)} invoices in {time.perf_counter() - began:.2f} s;"
+              f" CPU {cpu_seconds() - cpu:.2f} s")
     with database.unit_of_work(write=False) as session:
         assert session.scalar(select(func.count()).select_from(Invoice)) == subscriptions
     database.dispose()
+
+
+def run(url: str, subscriptions: int, events: int, chunked: bool = True, processes: int = 1,
+        cluster: str | None = None, webhook: bool = False, runs: int = 1) -> None:
+    database = Database(url)
+    runner.upgrade(database.engine)
+    with database.unit_of_work() as session:
+        created = org_service.create_organization(session, "Bench")
+    app = create_app(Settings(database_url=url, worker_enabled=False), database=database)
+    with clock.frozen(START), TestClient(app, headers={"Authorization": f"Bearer {created.api_key}"}) as client:
+        began = time.perf_counter()
+        totals = setup(client, database, created.organization.id, subscriptions, events, webhook)
+        print(f"setup: {subscriptions} subscriptions, {subscriptions * events} events in "
+              f"{time.perf_counter() - began:.1f} s")
+    database.dispose()
+    for n in range(1, runs):  # the earlier runs on copies: the last one bills the set-up database itself
+        copy = _copy_of(url, n)
+        try:
+            bill_once(copy, totals, chunked, processes, cluster, again=False)
+        finally:
+            _drop(copy)
+    bill_once(url, totals, chunked, processes, cluster, again=True)
 
 
 def main() -> None:
@@ -172,15 +224,17 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=1, help="bill in this many processes (PostgreSQL)")
     parser.add_argument("--webhook", action="store_true",
                         help="a webhook endpoint listens: each invoice.created webhook is recorded (not sent)")
+    parser.add_argument("--runs", type=int, default=1,
+                        help="billing runs after one setup, each on a fresh copy of the set-up database")
     args = parser.parse_args()
     print(common.machine())
     if args.postgresql:
         with common.postgresql() as pg:
             run(pg.create_database("billow_bench_billing"), args.subscriptions, args.events, not args.one_by_one,
-                args.processes, pg.directory, args.webhook)
+                args.processes, pg.directory, args.webhook, args.runs)
     else:
         with common.sqlite_file() as url:
-            run(url, args.subscriptions, args.events, not args.one_by_one, webhook=args.webhook)
+            run(url, args.subscriptions, args.events, not args.one_by_one, webhook=args.webhook, runs=args.runs)
 
 
 if __name__ == "__main__":

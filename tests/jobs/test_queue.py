@@ -87,6 +87,24 @@ def test_the_same_dedupe_key_runs_once(database: Database, runs: Runs) -> None:
     assert _enqueue(database, key, dedupe_key=f"once:{key}") is None  # still taken once done
 
 
+def test_many_jobs_go_in_their_order_each_key_once(database: Database) -> None:
+    """``enqueue_many`` (one statement: an ``unnest`` on PostgreSQL) keeps the order of the jobs
+    in their ids and skips a key already taken, by an earlier call or earlier in the same one."""
+    tag = uuid.uuid4().hex
+    _enqueue(database, "taken", dedupe_key=f"{tag}:b")
+    jobs = [({"key": "a", "n": 1}, f"{tag}:a"), ({"key": "b"}, f"{tag}:b"), ({"key": "c", "nested": {"x": [1, None]}},
+            f"{tag}:c"), ({"key": "a again"}, f"{tag}:a"), ({}, f"{tag}:d")]
+    with database.unit_of_work() as session:
+        queue.enqueue_many(session, COUNT, jobs)
+    with database.unit_of_work(write=False) as session:
+        rows = session.execute(select(Job.dedupe_key, Job.payload, Job.state, Job.attempts, Job.name)
+                               .where(Job.dedupe_key.startswith(tag)).order_by(Job.id)).all()
+    assert [(key, payload) for key, payload, *_ in rows] == [
+        (f"{tag}:b", {"key": "taken"}), (f"{tag}:a", {"key": "a", "n": 1}),
+        (f"{tag}:c", {"key": "c", "nested": {"x": [1, None]}}), (f"{tag}:d", {})]
+    assert {(state, attempts, name) for _, _, state, attempts, name in rows} == {("queued", 0, COUNT)}
+
+
 def test_jobs_wait_for_their_run_at(database: Database, runs: Runs) -> None:
     job_id = _enqueue(database, "later", run_at=T0)
     assert job_id is not None

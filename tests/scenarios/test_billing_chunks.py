@@ -11,7 +11,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import httpx
@@ -232,3 +232,63 @@ def test_a_chunk_stopped_half_way_writes_nothing(api: httpx.Client, at: Clock, d
     monkeypatch.undo()
     assert len(bill(database, org, END).billed) == 9
     assert _periods_and_numbers(database, org) == (EXPECTED, list(range(1, 10)), NUMBERS)
+
+
+def test_a_chunk_of_two_plans_and_two_periods_bills_each_to_the_cent(api: httpx.Client, at: Clock,
+                                                                     database: Database, org: Org,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a chunk works out once and reuses (tax books per plan version and customer taxes,
+    metric codes per plan version, periods per cycle and day) never leaks from one plan, customer
+    or period to another: subscriptions of two plans, their customers taxed differently, each
+    owing January and February, interleaved in one chunk, are billed to the cent."""
+    ok(api.post("taxes", json={"tax": {"name": "VAT", "code": "vat", "rate": "20"}}))
+    ok(api.post("taxes", json={"tax": {"name": "GST", "code": "gst", "rate": "10"}}))
+    calls = metric(api, "calls", "count_agg")
+    plan(api, "alpha", 1000, tax_codes=["vat"],  # its fees bear the plan's tax, whatever the customer's
+         charges=[{"billable_metric_id": calls, "charge_model": "standard", "properties": {"amount": "0.01"}}])
+    plan(api, "beta", 2000,  # its fees bear the customer's taxes
+         charges=[{"billable_metric_id": calls, "charge_model": "standard", "properties": {"amount": "0.05"}}])
+    population = [("a1", "alpha", []), ("b1", "beta", ["gst"]), ("a2", "alpha", ["gst"]), ("b2", "beta", []),
+                  ("a3", "alpha", []), ("b3", "beta", ["gst"])]
+    for n, (name, plan_code, taxes) in enumerate(population):
+        customer(api, f"cus-{name}", **({"tax_codes": taxes} if taxes else {}))
+        subscribe(api, at, f"sub-{name}", f"cus-{name}", plan_code, utc(2024, 1, 1, n))
+    sent = {}
+    for n, (name, _, _) in enumerate(population):
+        for month, count in ((1, n + 1), (2, 2 * n + 3)):
+            for k in range(count):
+                send(api, f"sub-{name}", "calls", utc(2024, month, 5, 10, k))
+            sent[(name, month)] = count
+    together: list[int] = []
+    real = batch._chunk
+
+    def spying(database: Database, ids: Any, instant: Any) -> Any:
+        taken, done, plain = real(database, ids, instant)
+        together.append(len(done))
+        return taken, done, plain
+
+    monkeypatch.setattr(batch, "_chunk", spying)
+    at(utc(2024, 3, 1, 1))
+    report = bill(database, org, utc(2024, 3, 1, 1))
+    assert together == [12] and report.failed == []  # one chunk: six subscriptions, two periods each
+
+    def expected(name: str, plan_code: str, taxes: list[str], month: int) -> tuple[int, int, int]:
+        # Subscription fee of the ended month (the second period starts at its hour: a full month
+        # either way) plus the calls; taxed 20 % on alpha, by the customer's 10 % or nothing on beta.
+        usage = sent[(name, month)] * (1 if plan_code == "alpha" else 5)
+        fees = (1000 if plan_code == "alpha" else 2000) + usage
+        rate = Decimal(20 if plan_code == "alpha" else 10 if taxes else 0)
+        taxes_cents = int((Decimal(fees) * rate / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        return fees, taxes_cents, fees + taxes_cents
+
+    with database.unit_of_work(write=False) as session:
+        rows = session.execute(
+            select(Subscription.external_id, InvoiceSubscription.charges_from_datetime, Invoice.fees_amount_cents,
+                   Invoice.taxes_amount_cents, Invoice.total_amount_cents)
+            .join(InvoiceSubscription, InvoiceSubscription.subscription_id == Subscription.id)
+            .join(Invoice, Invoice.id == InvoiceSubscription.invoice_id)
+            .where(Subscription.organization_id == org.id)).all()
+    billed = {(external_id.removeprefix("sub-"), start.month): (fees, taxes, total)
+              for external_id, start, fees, taxes, total in rows}
+    assert billed == {(name, month): expected(name, plan_code, taxes, month)
+                      for name, plan_code, taxes in population for month in (1, 2)}

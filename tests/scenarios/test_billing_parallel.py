@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from billow.core.db import Database
-from billow.invoices import batch, billing
+from billow.invoices import batch, billing, parallel
 from billow.models import Invoice, InvoiceSubscription, Subscription
 from tests.conftest import Org
 from tests.scenarios.conftest import Clock, bill, customer, metric, ok, plan, send, subscribe, utc
@@ -60,6 +60,19 @@ def _check_billed_once(database: Database, org: Org) -> None:
         by_customer[invoice.customer_id].append(invoice.sequential_id)
     assert all(sorted(seqs) == list(range(1, len(seqs) + 1)) for seqs in by_customer.values())
     assert len({invoice.number for invoice in numbered}) == len(numbered)
+
+
+def test_a_run_is_cut_in_chunks_that_shrink_towards_its_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks of ``batch.CHUNK`` at most, in order; towards the end a ``2 * processes``-th of what
+    is left, so the processes finish close together (a quarter of a full chunk at least)."""
+    monkeypatch.setattr(batch, "CHUNK", 100)
+    ids = list(range(1000))
+    cut = parallel.chunks(ids, 2)  # type: ignore[arg-type]
+    assert [one for chunk in cut for one in chunk] == ids
+    assert [len(chunk) for chunk in cut] == [100] * 7 + [75, 57, 42, 32, 25, 25, 25, 19]
+    assert [len(chunk) for chunk in parallel.chunks(ids[:20], 2)] == [20]  # type: ignore[arg-type]
+    assert [len(chunk) for chunk in parallel.chunks(ids, 1)] == [100] * 9 + [50, 25, 25]  # type: ignore[arg-type]
+    assert parallel.chunks([], 2) == []
 
 
 def test_a_run_in_two_processes_bills_each_period_once(api: httpx.Client, at: Clock, database: Database,

@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from billow.core.db import Database
 from billow.documents import tasks as documents
-from billow.invoices import billing, builder, bulk, credits, repository, service
+from billow.invoices import billing, builder, bulk, credits, repository, rows, service
 from billow.models import Customer, Fee, Invoice, InvoiceSubscription, Subscription
 from billow.webhooks import repository as webhook_endpoints
 from billow.webhooks import service as webhooks
@@ -116,6 +116,7 @@ def _leading(ids: list[uuid.UUID], plain: dict[uuid.UUID, _Plain]) -> list[uuid.
 def _prefetch_usage(session: Session, work: list[tuple[_Plain, billing.Due, InvoiceSubscription]]) -> None:
     """Read the usage of every charges window of ``work`` with one query per distinct window."""
     by_window: dict[tuple[uuid.UUID, reader.Window], tuple[set[str], set[str]]] = defaultdict(lambda: (set(), set()))
+    codes_of: dict[tuple[uuid.UUID, int], list[str]] = {}  # per plan version: its metrics' codes
     for plain, _, link in work:
         subscription = plain.subscription
         if link.charges_from_datetime == link.charges_to_datetime:  # a starting invoice bills no usage
@@ -123,8 +124,11 @@ def _prefetch_usage(session: Session, work: list[tuple[_Plain, billing.Due, Invo
         window, _billing = window_for(subscription, subscription.customer, link.charges_to_datetime)
         subs, codes = by_window[(subscription.organization_id, window)]
         subs.add(subscription.external_id)
-        codes.update(metric.code for metric in pricing_for(session, subscription.organization_id,
-                                                           subscription).metrics.values())
+        version = (subscription.plan_id, subscription.plan_version)
+        if version not in codes_of:
+            codes_of[version] = [metric.code for metric in pricing_for(session, subscription.organization_id,
+                                                                       subscription).metrics.values()]
+        codes.update(codes_of[version])
     for (organization_id, window), (subs, codes) in by_window.items():
         if codes:
             reader.prefetch(session, organization_id, sorted(subs), sorted(codes), window)
@@ -161,30 +165,37 @@ def _price(session: Session, ids: list[uuid.UUID], at: datetime
         subscription = found.subscription
         currency = pricing_for(session, subscription.organization_id, subscription).snapshot.amount_currency
         for due in found.owed:
-            invoice = service.invoice_row(subscription.customer, currency, due.issuing_date)
-            invoice.customer = subscription.customer  # what numbering reads (never added to a session)
+            invoice = service.invoice_row(subscription.customer, currency, due.issuing_date, make=rows.InvoiceRow)
+            invoice.customer = subscription.customer  # what numbering reads
             invoices.append(invoice)
-            work.append((found, due, billing.link_row(invoice, subscription, due)))
+            work.append((found, due, billing.link_row(invoice, subscription, due, rows.LinkRow)))
     if not work:
         return len(run), None, plain
     names = builder.tax_names(session, invoices[0].organization_id)
     _prefetch_usage(session, work)
     fees: list[Fee] = []
     nothing = credits.CreditInputs()
+    # One tax book per plan version and set of customer taxes: what a fee's rates depend on.
+    books: dict[tuple[uuid.UUID, int, tuple[uuid.UUID, ...]], builder.TaxBook] = {}
     try:
         with session.no_autoflush:
             for (found, due, link), invoice in zip(work, invoices, strict=True):
                 subscription = found.subscription
                 fee = billing.fee_of(session, subscription, due, found.history)
-                row = billing.fee_row(session, invoice, subscription, due, fee, -1)
+                row = billing.fee_row(session, invoice, subscription, due, fee, -1, rows.FeeRow)
                 kept = [] if row is None else [row]
                 found.history = billing.History(False, found.history.already_billed or row is not None)
                 if link.charges_from_datetime != link.charges_to_datetime:  # a starting invoice bills no usage
-                    kept.extend(builder.charge_fee_rows(session, invoice, subscription, link.charges_to_datetime))
+                    kept.extend(builder.charge_fee_rows(session, invoice, subscription, link.charges_to_datetime,
+                                                        rows.FeeRow))
                 # Plain: no commitment to true up, no coupon or credit note, no progressive invoice.
-                books = {subscription.id: builder.tax_book(session, subscription, subscription.customer, names)}
-                builder.apply_totals(invoice, kept, books, finalize=True, spent=nothing, session=session,
-                                     progressive=False)
+                customer = subscription.customer
+                shared = (subscription.plan_id, subscription.plan_version, tuple(tax.id for tax in customer.taxes))
+                book = books.get(shared)
+                if book is None:
+                    book = books[shared] = builder.tax_book(session, subscription, customer, names)
+                builder.apply_totals(invoice, kept, {subscription.id: book}, finalize=True, spent=nothing,
+                                     session=session, progressive=False)
                 fees.extend(kept)
     finally:
         reader.forget(session)
@@ -199,13 +210,15 @@ def _store(session: Session, priced: _Priced, at: datetime) -> list[billing.Bill
     they were priced; then the organization's numbering lock, then every row in one statement per
     table. The exactly-once constraint answers at the periods' insert."""
     customers = priced.customers
-    repository.lock_customers(session, customers)
+    # The customers locked as repository.lock_customers locks them, reading what they are now.
+    now = dict(session.execute(select(Customer.id, Customer.updated_at)
+                               .where(repository.among(session, Customer.id, customers))
+                               .order_by(Customer.id).with_for_update(key_share=True)).all())
     if credits.holders(session, customers):
         raise _Changed("a customer got a coupon or a credit note")
     subscriptions = [subscription.id for subscription, _ in priced.billed]
-    now = dict(session.execute(select(Subscription.id, Subscription.updated_at)
-                               .where(Subscription.id.in_(subscriptions))).all())
-    now.update(session.execute(select(Customer.id, Customer.updated_at).where(Customer.id.in_(customers))).all())
+    now.update(session.execute(select(Subscription.id, Subscription.updated_at)
+                               .where(repository.among(session, Subscription.id, subscriptions))).all())
     if now != priced.seen:
         raise _Changed("a subscription or a customer changed")
     service.number_all(session, priced.invoices, at)  # takes the organization's lock: as late as can be

@@ -17,6 +17,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -77,7 +79,7 @@ def due_periods(session: Session, subscription: Subscription, at: datetime) -> l
     charges_cycle = cycle.charges_cycle(bool(plan.bill_charges_monthly))
     timezone = customer.applicable_timezone
     owed: list[Due] = []
-    trial = _trial_end(session, subscription)
+    trial = _trial_end(session, subscription, snapshot.trial_period)
     end = subscription.terminated_at if subscription.status == "terminated" else None
     if snapshot.pay_in_advance:
         first = cycle.first_window(start)
@@ -177,9 +179,9 @@ def _owed(database: Database, subscription_id: uuid.UUID, at: datetime) -> Itera
         return iter([due for due in due_periods(session, subscription, at) if due.key not in billed])
 
 
-def _trial_end(session: Session, subscription: Subscription) -> datetime | None:
-    """When the free trial of the subscription's plan version ends (None without one)."""
-    trial = pricing_for(session, subscription.organization_id, subscription).snapshot.trial_period
+def _trial_end(session: Session, subscription: Subscription, trial: Decimal | None) -> datetime | None:
+    """When the free trial of the subscription's plan version ends (None without one): ``trial``
+    is the version's trial period."""
     if not trial:
         return None
     return trial_end(subscriptions_repository.initial_started_at(session, subscription), trial)
@@ -227,7 +229,7 @@ def _fee_input(session: Session, subscription: Subscription, window: BillingWind
         already_billed=history.already_billed,
         started_in_past=local_date(subscription.subscription_at, timezone) < local_date(subscription.created_at,
                                                                                          timezone),
-        trial_end=_trial_end(session, subscription),
+        trial_end=_trial_end(session, subscription, snapshot.trial_period),
     )
 
 
@@ -275,24 +277,27 @@ def fee_of(session: Session, subscription: Subscription, due: Due, history: Hist
     return subscription_fee(_fee_input(session, subscription, due.fee_window, due.reason == TERMINATING, history))
 
 
-def link_row(invoice: Invoice, subscription: Subscription, due: Due) -> InvoiceSubscription:
-    """The ``invoice_subscriptions`` row of ``due`` billed on ``invoice`` (unique per period)."""
+def link_row(invoice: Invoice, subscription: Subscription, due: Due,
+             make: Callable[..., Any] = InvoiceSubscription) -> InvoiceSubscription:
+    """The ``invoice_subscriptions`` row of ``due`` billed on ``invoice`` (unique per period), built
+    by ``make`` (the mapped class, or a billing chunk's plain row: :mod:`billow.invoices.rows`)."""
     shown = due.fee_window or due.charges_window
     assert shown is not None
     reason, charges_from, charges_to = due.key
-    return InvoiceSubscription(
+    return make(
         organization_id=subscription.organization_id, invoice_id=invoice.id, subscription_id=subscription.id,
         invoicing_reason=reason, from_datetime=shown.from_datetime, to_datetime=shown.to_datetime,
         charges_from_datetime=charges_from, charges_to_datetime=charges_to)
 
 
 def fee_row(session: Session, invoice: Invoice, subscription: Subscription, due: Due, fee: SubscriptionFee | None,
-            position: int) -> Fee | None:
-    """The subscription fee line of ``due`` on ``invoice`` at ``position`` (``None`` without a fee)."""
+            position: int, make: Callable[..., Any] = Fee) -> Fee | None:
+    """The subscription fee line of ``due`` on ``invoice`` at ``position`` (``None`` without a fee),
+    built by ``make`` (see :func:`link_row`)."""
     if fee is None or due.fee_window is None:
         return None
     in_advance = pricing_for(session, subscription.organization_id, subscription).snapshot.pay_in_advance
-    row = builder.subscription_fee_row(invoice, subscription, due.fee_window, fee, in_advance)
+    row = builder.subscription_fee_row(invoice, subscription, due.fee_window, fee, in_advance, make)
     row.position = position
     return row
 

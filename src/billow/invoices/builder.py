@@ -9,8 +9,8 @@ from :func:`billow.pricing.invoice.compute_invoice`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -35,9 +35,11 @@ from billow.usage.service import Pricing, charge_fee_taxes, current_usage, prici
 
 
 def subscription_fee_row(invoice: Invoice, subscription: Subscription, window: BillingWindow, fee: SubscriptionFee,
-                         pay_in_advance: bool) -> Fee:
+                         pay_in_advance: bool, make: Callable[..., Any] = Fee) -> Fee:
+    """The subscription fee line; ``make`` builds it (the mapped class, or a billing chunk's plain
+    row: :mod:`billow.invoices.rows`)."""
     plan, currency = subscription.plan, invoice.currency
-    return Fee(
+    return make(
         organization_id=subscription.organization_id, invoice_id=invoice.id, subscription_id=subscription.id,
         charge_id=None, charge_filter_id=None, grouped_by={},  # the columns every fee row sets: inserted together
         fee_type="subscription", position=0,
@@ -50,9 +52,10 @@ def subscription_fee_row(invoice: Invoice, subscription: Subscription, window: B
     )
 
 
-def charge_fee_rows(session: Session, invoice: Invoice, subscription: Subscription, at: datetime) -> list[Fee]:
+def charge_fee_rows(session: Session, invoice: Invoice, subscription: Subscription, at: datetime,
+                    make: Callable[..., Any] = Fee) -> list[Fee]:
     """One fee per filter/group bucket of every in-arrears charge, priced by current usage at ``at``,
-    then the charge's min-amount true-up.
+    then the charge's min-amount true-up; ``make`` builds each (see :func:`subscription_fee_row`).
 
     Buckets with no units, no amount and no event are not billed (Lago drops them), except the
     first one of a charge whose true-up needs a parent fee.
@@ -79,12 +82,12 @@ def charge_fee_rows(session: Session, invoice: Invoice, subscription: Subscripti
         if true_up and not kept:
             kept = charge_usage.buckets[:1]
         fees = [bucket_fee(invoice, subscription, charge_usage, bucket, usage.currency, scale, usage.from_datetime,
-                           usage.to_datetime) for bucket in kept]
+                           usage.to_datetime, make) for bucket in kept]
         if true_up and fees:
             parent = fees[0]
             parent.id = uuid.uuid4()
             precise = minimum - sum((fee.precise_amount_cents for fee in fees), Decimal(0))
-            fees.append(Fee(
+            fees.append(make(
                 organization_id=subscription.organization_id, invoice_id=invoice.id, subscription_id=subscription.id,
                 charge_id=charge.id, fee_type="charge", item={**parent.item, "filters": None},
                 true_up_parent_fee_id=parent.id, amount_currency=usage.currency, amount_cents=true_up,
@@ -97,11 +100,11 @@ def charge_fee_rows(session: Session, invoice: Invoice, subscription: Subscripti
 
 
 def bucket_fee(invoice: Invoice | None, subscription: Subscription, charge_usage: ChargeUsage, bucket: BucketUsage,
-               currency: str, scale: Decimal, start: datetime, stop: datetime) -> Fee:
+               currency: str, scale: Decimal, start: datetime, stop: datetime, make: Callable[..., Any] = Fee) -> Fee:
     """The fee of one filter/group bucket of a charge (on ``invoice``, or on none yet)."""
     charge, metric = charge_usage.charge, charge_usage.metric
     filtered = bucket.filter_index is not None
-    return Fee(
+    return make(
         organization_id=subscription.organization_id, invoice_id=invoice.id if invoice is not None else None,
         subscription_id=subscription.id,
         charge_id=charge.id, charge_filter_id=charge.filters[bucket.filter_index].id if filtered else None,
@@ -173,13 +176,24 @@ def commitment_fee_row(session: Session, invoice: Invoice, subscription: Subscri
 
 @dataclass(frozen=True)
 class TaxBook:
-    """Which taxes each fee of a subscription bears, and the names of those taxes."""
+    """Which taxes each fee of a subscription bears, and the names of those taxes. The rates of a
+    kind of fee (of a charge) are worked out once: they depend on the plan version's and the
+    customer's taxes alone, which do not change while a book prices."""
 
     pricing: Pricing
     customer: Customer
     names: dict[str, Tax]
+    _known: dict[tuple[str, uuid.UUID | None], tuple[TaxRate, ...]] = field(default_factory=dict, compare=False,
+                                                                           repr=False)
 
     def rates(self, fee: Fee) -> tuple[TaxRate, ...]:
+        key = (fee.fee_type, fee.charge_id)
+        found = self._known.get(key)
+        if found is None:
+            found = self._known[key] = self._rates(fee)
+        return found
+
+    def _rates(self, fee: Fee) -> tuple[TaxRate, ...]:
         if fee.fee_type == "charge":
             charge = next(c for c in self.pricing.snapshot.charges if c.id == fee.charge_id)
             return charge_fee_taxes(self.pricing, self.customer)(charge)

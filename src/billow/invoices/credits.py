@@ -23,7 +23,7 @@ from billow.coupons import applied_service
 from billow.coupons.schemas import coupon_item, credit_json
 from billow.credit_notes import balance
 from billow.credit_notes import repository as credit_notes
-from billow.invoices import progressive_credits
+from billow.invoices import progressive_credits, repository
 from billow.models import AppliedCoupon, Credit, CreditNote, Invoice
 from billow.pricing import coupons as pricing_coupons
 from billow.pricing import credits as pricing_credits
@@ -83,9 +83,9 @@ def adding(spent: CreditInputs, notes: Collection[CreditNote]) -> CreditInputs:
 
 def holders(session: Session, customer_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
     """Those of these customers with an active coupon or a credit note with a balance (one query)."""
-    coupons = select(AppliedCoupon.customer_id).where(AppliedCoupon.customer_id.in_(customer_ids),
+    coupons = select(AppliedCoupon.customer_id).where(repository.among(session, AppliedCoupon.customer_id, customer_ids),
                                                       AppliedCoupon.status == "active")
-    notes = select(CreditNote.customer_id).where(CreditNote.customer_id.in_(customer_ids),
+    notes = select(CreditNote.customer_id).where(repository.among(session, CreditNote.customer_id, customer_ids),
                                                  CreditNote.credit_status == "available",
                                                  CreditNote.balance_amount_cents > 0)
     return set(session.scalars(coupons.union(notes)))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -37,12 +38,14 @@ def grace_period_days(customer: Customer) -> int:
     return customer.organization.invoice_grace_period
 
 
-def invoice_row(customer: Customer, currency: str, issuing_date: date, invoice_type: str = "subscription") -> Invoice:
-    """A new draft invoice of ``customer`` (not added to any session)."""
+def invoice_row(customer: Customer, currency: str, issuing_date: date, invoice_type: str = "subscription",
+                make: Callable[..., Any] = Invoice) -> Invoice:
+    """A new draft invoice of ``customer`` (not added to any session), built by ``make`` (the
+    mapped class, or a billing chunk's plain row: :mod:`billow.invoices.rows`)."""
     organization = customer.organization
     term = customer.net_payment_term if customer.net_payment_term is not None else organization.net_payment_term
     grace = grace_period_days(customer)
-    return Invoice(
+    return make(
         id=uuid.uuid4(), organization_id=customer.organization_id, customer_id=customer.id,
         number=f"{document_prefix(organization)}-DRAFT", status="draft", payment_status="pending",
         invoice_type=invoice_type, currency=currency, issuing_date=issuing_date,

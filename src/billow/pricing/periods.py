@@ -19,6 +19,10 @@ anchor date, timezone) and answers every period question. :class:`BillingWindow`
 invoice bills from a period: the subscription fee window (its start clamped to the local start
 day of the subscription, its end cut by a termination) and the charges window (starting at the
 exact ``started_at`` instant). Day counts follow Lago: inclusive local calendar days.
+
+Everything here is a function of immutable values (dates, instants, zone names, frozen cycles),
+so the lookups a billing run repeats for every subscription of a plan (the same local days,
+zones and cycles) are memoized, each in a bounded cache.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -71,6 +76,7 @@ class BillingTime(StrEnum):
 # ---- local days -----------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=1024)
 def zone(timezone: str | None) -> ZoneInfo:
     """The IANA zone named ``timezone``; no name means UTC. Unknown names raise ``KeyError``."""
     return ZoneInfo(timezone or DEFAULT_TIMEZONE)
@@ -82,11 +88,13 @@ def _aware(instant: datetime, what: str = "instant") -> datetime:
     return instant
 
 
+@lru_cache(maxsize=4096)
 def local_date(instant: datetime, timezone: str | None) -> date:
     """The calendar date of ``instant`` on the customer's wall clock."""
     return _aware(instant).astimezone(zone(timezone)).date()
 
 
+@lru_cache(maxsize=4096)
 def start_of_local_day(day: date, timezone: str | None) -> datetime:
     """First instant (UTC) whose local date is ``day``: local 00:00, or later if 00:00 is skipped.
 
@@ -242,8 +250,7 @@ class BillingCycle:
     def for_subscription(cls, interval: Interval | str, billing_time: BillingTime | str,
                          subscription_at: datetime, timezone: str | None = None) -> BillingCycle:
         """The cycle anchored on ``subscription_at`` read in the customer's ``timezone``."""
-        return cls(Interval(interval), BillingTime(billing_time),
-                   local_date(subscription_at, timezone), timezone or DEFAULT_TIMEZONE)
+        return _cycle(cls, interval, billing_time, subscription_at, timezone)
 
     @property
     def is_anniversary(self) -> bool:
@@ -276,8 +283,7 @@ class BillingCycle:
 
     def period_for_date(self, day: date) -> Period:
         """The full period containing local date ``day``."""
-        first = self.first_day_of_period(day)
-        return Period.of(first, self.next_first_day(first) - ONE_DAY, self.timezone)
+        return _period_for_date(self, day)
 
     def is_billing_day(self, day: date) -> bool:
         """True if local ``day`` starts a period (the day the previous one is billed)."""
@@ -411,6 +417,19 @@ class BillingCycle:
         if started_in_past:
             return first_month and not self.is_first_month_of_first_period(billing_day)
         return first_month or not already_billed
+
+
+@lru_cache(maxsize=4096)
+def _cycle(cls: type[BillingCycle], interval: Interval | str, billing_time: BillingTime | str,
+           subscription_at: datetime, timezone: str | None) -> BillingCycle:
+    return cls(Interval(interval), BillingTime(billing_time), local_date(subscription_at, timezone),
+               timezone or DEFAULT_TIMEZONE)
+
+
+@lru_cache(maxsize=4096)
+def _period_for_date(cycle: BillingCycle, day: date) -> Period:
+    first = cycle.first_day_of_period(day)
+    return Period.of(first, cycle.next_first_day(first) - ONE_DAY, cycle.timezone)
 
 
 __all__ = [
