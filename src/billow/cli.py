@@ -67,8 +67,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         signal.signal(signum, lambda *_: None)
     try:
         if args.workers > 1:  # each server process builds its own app from the same BILLOW_* settings
-            uvicorn.run("billow.main:create_app", factory=True, workers=args.workers, host=host, port=port,
-                        log_level=settings.log_level)
+            from billow.serving import serve_processes
+
+            serve_processes(host, port, args.workers, settings.log_level)
         else:
             uvicorn.run(create_app(settings, database=database), host=host, port=port, log_level=settings.log_level)
     finally:  # uvicorn returns on SIGTERM/SIGINT: let the job in hand finish, claim no more

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Context, Decimal
@@ -23,6 +24,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from billow.core.group_commit import GroupCommit
 
 _BEGIN_OPTION = "billow_sqlite_begin"
+# How often the group commit checkpoints SQLite's write-ahead log, at most.
+CHECKPOINT_SECONDS = 0.1
 
 
 def is_sqlite(url: str) -> bool:
@@ -37,7 +40,10 @@ def _normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str, *, busy_timeout_seconds: float = 60.0, pool_size: int = 20) -> Engine:
+def make_engine(url: str, *, busy_timeout_seconds: float = 60.0, pool_size: int = 20,
+                autocheckpoint: bool = True) -> Engine:
+    """``autocheckpoint=False`` (SQLite): commits leave the write-ahead log for the owner of the engine to
+    checkpoint (:meth:`Database.checkpoint`)."""
     url = _normalise_url(url)
     if not is_sqlite(url):
         return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
@@ -60,6 +66,8 @@ def make_engine(url: str, *, busy_timeout_seconds: float = 60.0, pool_size: int 
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_seconds * 1000)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if not autocheckpoint:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
         # Exact arithmetic on decimals kept as text (SQLite has no exact decimal type).
         dbapi_connection.create_function("billow_dec_add", 2, _dec_add, deterministic=True)
@@ -105,6 +113,18 @@ class Database:
         self.group_commit = GroupCommit(self)
         database_file = make_url(self.url).database if self.sqlite else None
         self._lock_path = f"{database_file}.lock" if database_file and database_file != ":memory:" else None
+        # SQLite files: the group commit writes through connections of their own that never
+        # checkpoint on commit. A commit that finds the write-ahead log over its threshold copies
+        # the log into the database before it returns, which the group commit would do while it
+        # holds the writer's turn; the group commit checkpoints after its turn instead.
+        self._grouped_engine: Engine | None = None
+        self._grouped = self._write
+        if self._lock_path is not None:
+            self._grouped_engine = make_engine(self.url, busy_timeout_seconds=busy_timeout_seconds, pool_size=2,
+                                               autocheckpoint=False)
+            self._grouped = sessionmaker(self._grouped_engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"}),
+                                         expire_on_commit=False)
+        self._checkpointed = 0.0
 
     @contextmanager
     def writer_turn(self) -> Iterator[None]:
@@ -125,16 +145,34 @@ class Database:
         finally:
             os.close(descriptor)  # releases the lock
 
+    def checkpoint(self, *, every: float = CHECKPOINT_SECONDS) -> None:
+        """Copy the group commit's write-ahead log into the database (SQLite files), at most once
+        per ``every`` seconds. Passive: it waits for no reader or writer, so it runs outside the
+        writer's turn while another process writes."""
+        if self._grouped_engine is None:
+            return
+        now = time.monotonic()
+        if now - self._checkpointed < every:
+            return
+        self._checkpointed = now
+        with self._grouped_engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
     def session(self, *, write: bool = True) -> Session:
         return (self._write if write else self._read)()
 
     @contextmanager
-    def unit_of_work(self, *, write: bool = True, statement_reads: bool = False) -> Iterator[Session]:
+    def unit_of_work(self, *, write: bool = True, statement_reads: bool = False,
+                     grouped: bool = False) -> Iterator[Session]:
         """One transaction: commits if the block succeeds, rolls back otherwise.
 
         ``statement_reads`` (reads only): on PostgreSQL each statement runs on its own, as it sees
-        its own snapshot under READ COMMITTED anyway; for reads that take no locks."""
-        session = self._statement_reads() if statement_reads and not write else self.session(write=write)
+        its own snapshot under READ COMMITTED anyway; for reads that take no locks.
+        ``grouped``: the group commit's write, which leaves checkpoints to :meth:`checkpoint`."""
+        if grouped:
+            session = self._grouped()
+        else:
+            session = self._statement_reads() if statement_reads and not write else self.session(write=write)
         try:
             yield session
             session.commit()
@@ -147,6 +185,8 @@ class Database:
     def dispose(self) -> None:
         self.group_commit.stop()
         self.engine.dispose()
+        if self._grouped_engine is not None:
+            self._grouped_engine.dispose()
 
 
 # ---- request-scoped unit of work ---------------------------------------------------------------

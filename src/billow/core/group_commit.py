@@ -15,11 +15,16 @@ A batcher may also have a ``prepare(database, items)`` method: it runs before th
 outside any transaction, so that work needing no database (building rows) is done while another
 process holds the turn; its result reaches the batcher as ``batcher(session, items, prepared)``.
 The batcher must check that what was prepared still holds, and may ignore it.
+
+On a SQLite file the group commit's commits never copy the write-ahead log into the database
+(a checkpoint): that would happen inside the writer's turn, holding off the other processes. The
+writer thread checkpoints after its turn instead (:meth:`Database.checkpoint`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import threading
 from collections.abc import Callable
@@ -35,6 +40,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 ItemT = TypeVar("ItemT")
 _STOP = object()
+_log = logging.getLogger(__name__)
 
 # batcher(session, items) -> one result or exception per item, in order
 Batcher = Callable[[Session, list[Any]], list[Any]]
@@ -141,6 +147,10 @@ class GroupCommit:
                     break
                 group.append(item)
             self._commit(group)
+            try:
+                self._database.checkpoint()
+            except Exception:  # a checkpoint left undone now is done by a later one
+                _log.warning("write-ahead log checkpoint failed", exc_info=True)
             if stop:
                 return
 
@@ -175,7 +185,7 @@ class GroupCommit:
         runs = self._runs(group)
         prepared = self._prepare(group, runs)
         try:
-            with self._database.writer_turn(), self._database.unit_of_work() as session:
+            with self._database.writer_turn(), self._database.unit_of_work(grouped=True) as session:
                 for start, end in runs:
                     write = group[start]
                     if write.batcher is not None:  # a run of items of one batcher: one call
