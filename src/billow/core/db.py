@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from billow.core.group_commit import GroupCommit
 
 _BEGIN_OPTION = "billow_sqlite_begin"
+_BEGIN = {mode: f"BEGIN {mode}" for mode in ("DEFERRED", "IMMEDIATE")}
 # How often the group commit checkpoints SQLite's write-ahead log, at most.
 CHECKPOINT_SECONDS = 0.1
 
@@ -76,7 +77,7 @@ def make_engine(url: str, *, busy_timeout_seconds: float = 60.0, pool_size: int 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):  # type: ignore[no-untyped-def]
         mode = connection.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        connection.connection.driver_connection.execute(_BEGIN[mode])  # the driver's own: no statement handling
 
     return engine
 

@@ -65,8 +65,8 @@ def refresh(session: Session, organization_id: uuid.UUID, codes: set[str]) -> di
     return current
 
 
-# Plain driver SQL: this read runs in every ingest transaction, where SQLAlchemy's statement
-# handling cost more than the read itself.
+# On the driver's own cursor: this read runs in every ingest transaction, where SQLAlchemy's
+# statement handling cost more than the read itself.
 _REVISION_SQL = {"sqlite": "SELECT catalog_revision FROM organizations WHERE id = ?",
                  "postgresql": "SELECT catalog_revision FROM organizations WHERE id = %s"}
 
@@ -78,7 +78,12 @@ def catalog_revision(session: Session, organization_id: uuid.UUID) -> int | None
         connection = session.connection()
         dialect = connection.dialect.name
         key: object = sqlite_uuid(organization_id) if dialect == "sqlite" else organization_id
-        known[organization_id] = connection.exec_driver_sql(_REVISION_SQL[dialect], (key,)).scalar()
+        cursor = connection.connection.cursor()
+        try:
+            row = cursor.execute(_REVISION_SQL[dialect], (key,)).fetchone()
+        finally:
+            cursor.close()
+        known[organization_id] = None if row is None else row[0]
     return known[organization_id]
 
 
