@@ -71,9 +71,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
             serve_processes(host, port, args.workers, settings.log_level)
         else:
-            from billow.serving import tune_interpreter
-
-            tune_interpreter()
             uvicorn.run(create_app(settings, database=database), host=host, port=port, log_level=settings.log_level)
     finally:  # uvicorn returns on SIGTERM/SIGINT: let the job in hand finish, claim no more
         if worker is not None:

@@ -15,23 +15,12 @@ import multiprocessing
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 from multiprocessing.process import BaseProcess
 
 _log = logging.getLogger("billow.serving")
 _APP = "billow.main:create_app"
-# A server process runs the event loop and the group commit's writer in two threads. The writer
-# drops the interpreter lock for each SQLite statement and must take it back from the event loop
-# before its next one, while it holds the turn every process waits for; by default it may wait
-# 5 ms each time. A shorter interval makes the event loop hand the lock back sooner.
-SWITCH_INTERVAL = 0.0005
-
-
-def tune_interpreter() -> None:
-    """What a server process sets before it serves."""
-    sys.setswitchinterval(SWITCH_INTERVAL)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -55,7 +44,6 @@ def _leave_with_parent(parent: int) -> None:
 def _serve_one(host: str, port: int, log_level: str, parent: int) -> None:
     import uvicorn
 
-    tune_interpreter()
     threading.Thread(target=_leave_with_parent, args=(parent,), name="billow-parent-watch", daemon=True).start()
     config = uvicorn.Config(_APP, factory=True, log_level=log_level)
     uvicorn.Server(config).run(sockets=[listening_socket(host, port)])
