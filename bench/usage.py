@@ -1,6 +1,7 @@
 """Current-usage benchmark: GET current_usage latency as the period's history grows.
 
-One customer, one calendar-monthly subscription, a plan with 3 charges:
+One customer, one calendar-monthly subscription from the start of the current period, a plan with
+3 charges:
 
   calls    count_agg                    standard 0.001
   tokens   sum_agg of ``tokens``, metric filter ``model`` in small/medium/large,
@@ -12,12 +13,20 @@ The metrics, plan, customer and subscription are created over HTTP. Events (a th
 metric, timestamps spread uniformly over the current period up to now) are then loaded
 in-process through the same code path as the API — ``billow.events.schemas.parse_event`` then
 ``billow.events.service.ingest`` inside ``Database.group_commit.run`` — in batches of ``--batch``,
-growing the history to each of ``--sizes``. At each size the server is started on that database
-and ``--requests`` sequential GET /api/v1/customers/{id}/current_usage are timed (after a few
-warm-up requests); every answer is checked against the events loaded (units per charge, the
-large-model filter, events counts). Prints per size the load rate, p50/p99 and the server's CPU
-per request (which the machine's other load moves less than latency), then the p99 ratio of the
-largest size to the smallest. Not a test: nothing here asserts on time.
+growing the history to each of ``--sizes``. On PostgreSQL each load is followed by
+``VACUUM (ANALYZE)``, the pass autovacuum makes after a bulk load in production, so that it does
+not run during the timed reads. At each size the server is started on that database; once its job
+queue has had nothing due for a second (the periodic services' ticks of its start done), it gets
+``--warmup`` requests, then ``--requests`` sequential GET /api/v1/customers/{id}/current_usage are
+timed; every answer is checked against the events loaded (units per charge, the large-model
+filter, events counts). The subscription starts in the current period, so the billing clock owes
+it no invoice (one back-dated by years owes one a month, each with a PDF that the server's worker
+thread renders while the reads are timed).
+
+Prints per size the load rate, p50/p99 and the server's CPU per request (its whole process, the
+worker thread included: the machine's other load moves it less than latency), the jobs the
+server's worker ran during the timed reads, then the p99 ratio of the largest size to the
+smallest. Not a test: nothing here asserts on time.
 
     .venv/bin/python bench/usage.py --sizes 10000,1000000,10000000
 """
@@ -38,11 +47,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common
+from sqlalchemy import and_, func, or_, select
 
 from billow.core import clock
 from billow.core.db import Database
 from billow.events import service
 from billow.events.schemas import EventIn, parse_event
+from billow.models import Job
 from billow.organizations import service as org_service
 
 SUBSCRIPTION = "sub-usage"
@@ -159,35 +170,104 @@ class Loader:
         self.database.dispose()
 
 
-def measure(url: str, expected: Expected, third: str, requests: int,
-            warmup: int) -> tuple[float, float, float, list[str]]:
-    """p50 and p99 latency (ms), the server's CPU per request (ms), and what was wrong in the answer."""
+class Background:
+    """The server's job queue, watched around the timed reads."""
+
+    def __init__(self, url: str):
+        self.database = Database(url, pool_size=1)
+
+    def due(self) -> int:
+        """Jobs running, or queued and due: what the server's worker thread has in hand."""
+        now = clock.now()
+        with self.database.unit_of_work(write=False) as session:
+            return int(session.scalar(select(func.count()).select_from(Job).where(
+                or_(Job.state == "running", and_(Job.state == "queued", Job.run_at <= now)))) or 0)
+
+    def wait_idle(self, quiet: float = 1.0, timeout: float = 900.0) -> float:
+        """Wait until nothing has been due for ``quiet`` seconds; returns the seconds waited."""
+        began = time.monotonic()
+        idle_since: float | None = None
+        while True:
+            now = time.monotonic()
+            if self.due():
+                idle_since = None
+            elif idle_since is None:
+                idle_since = now
+            elif now - idle_since >= quiet:
+                return now - began
+            if now - began > timeout:
+                raise RuntimeError(f"the server's job queue still had jobs due after {timeout:.0f} s")
+            time.sleep(0.1)
+
+    def finished(self, start: datetime, stop: datetime) -> Counter[str]:
+        """Jobs finished between ``start`` and ``stop``, by name."""
+        with self.database.unit_of_work(write=False) as session:
+            rows = session.execute(select(Job.name, func.count()).where(
+                Job.finished_at >= start, Job.finished_at <= stop).group_by(Job.name))
+            return Counter({name: count for name, count in rows})
+
+    def close(self) -> None:
+        self.database.dispose()
+
+
+def vacuum(url: str) -> float | None:
+    """``VACUUM (ANALYZE)`` of a PostgreSQL database (seconds taken); ``None`` on SQLite."""
+    if not url.startswith("postgresql"):
+        return None
+    import psycopg
+
+    began = time.perf_counter()
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE)")
+    return time.perf_counter() - began
+
+
+@dataclass
+class Measured:
+    p50: float  # ms
+    p99: float  # ms
+    cpu: float  # the server's CPU per request, ms
+    idle_after: float  # seconds waited for the server's job queue
+    jobs: Counter[str]  # jobs the server ran during the timed reads
+    problems: list[str]
+
+
+def measure(url: str, expected: Expected, third: str, requests: int, warmup: int) -> Measured:
+    """Time ``requests`` sequential reads on a fresh server, once its job queue is idle."""
     latencies: list[float] = []
     problems: list[str] = []
-    with common.Server(url, workers=1) as server, server.client() as api:
-        params = {"external_subscription_id": SUBSCRIPTION}
-        for _ in range(warmup):
-            api.get(f"customers/{CUSTOMER}/current_usage", params=params)
-        cpu_before = server.cpu_seconds()
-        for _ in range(requests):  # bounded, sequential
-            began = time.perf_counter()
-            response = api.get(f"customers/{CUSTOMER}/current_usage", params=params)
-            latencies.append(time.perf_counter() - began)
-            if response.status_code != 200:
-                problems.append(f"HTTP {response.status_code}: {response.text[:200]}")
-                break
-        else:
-            problems.extend(expected.check(response.json(), third))
-        cpu = (server.cpu_seconds() - cpu_before) / max(len(latencies), 1) * 1000
-    return common.percentile(latencies, 50) * 1000, common.percentile(latencies, 99) * 1000, cpu, problems
+    background = Background(url)
+    try:
+        with common.Server(url, workers=1) as server, server.client() as api:
+            idle_after = background.wait_idle()
+            params = {"external_subscription_id": SUBSCRIPTION}
+            for _ in range(warmup):
+                api.get(f"customers/{CUSTOMER}/current_usage", params=params)
+            start, cpu_before = clock.now(), server.cpu_seconds()
+            for _ in range(requests):  # bounded, sequential
+                began = time.perf_counter()
+                response = api.get(f"customers/{CUSTOMER}/current_usage", params=params)
+                latencies.append(time.perf_counter() - began)
+                if response.status_code != 200:
+                    problems.append(f"HTTP {response.status_code}: {response.text[:200]}")
+                    break
+            else:
+                problems.extend(expected.check(response.json(), third))
+            cpu = (server.cpu_seconds() - cpu_before) / max(len(latencies), 1) * 1000
+            jobs = background.finished(start, clock.now())
+    finally:
+        background.close()
+    return Measured(common.percentile(latencies, 50) * 1000, common.percentile(latencies, 99) * 1000, cpu,
+                    idle_after, jobs, problems)
 
 
 def run(url: str, args: argparse.Namespace) -> bool:
     metrics, charges = plan(args.third)
-    with common.Server(url, workers=1) as server, server.client() as api:
-        common.setup_billing(api, metrics=metrics, charges=charges, subscriptions=[SUBSCRIPTION])
-    loader = Loader(url, args.third, args.users, args.batch, args.seed)
     start = common.period_start(common.now())
+    with common.Server(url, workers=1) as server, server.client() as api:
+        common.setup_billing(api, metrics=metrics, charges=charges, subscriptions=[SUBSCRIPTION],
+                             subscription_at=f"{start:%Y-%m-%dT%H:%M:%SZ}")
+    loader = Loader(url, args.third, args.users, args.batch, args.seed)
     stop = common.now()  # events spread over the period so far
     print(f"period {start:%Y-%m-%d} .. now ({(stop - start).total_seconds() / 3600:.0f} hours so far); "
           f"charges: calls (count), tokens (sum, filter on model), "
@@ -197,13 +277,18 @@ def run(url: str, args: argparse.Namespace) -> bool:
     try:
         for size in args.sizes:
             rate = loader.grow_to(size, start, stop)
-            p50, p99, cpu, problems = measure(url, loader.expected, args.third, args.requests, args.warmup)
-            ok = ok and not problems
-            results.append((size, p99))
-            check = "OK" if not problems else "WRONG: " + "; ".join(problems)
+            vacuumed = vacuum(url)
+            m = measure(url, loader.expected, args.third, args.requests, args.warmup)
+            ok = ok and not m.problems
+            results.append((size, m.p99))
+            check = "OK" if not m.problems else "WRONG: " + "; ".join(m.problems)
             print(f"  {size:>11,} events   loaded at {rate:>8,.0f} events/s   current_usage "
-                  f"p50 {p50:7.2f} ms   p99 {p99:7.2f} ms   server CPU {cpu:5.2f} ms/request   ({args.requests} requests)   "
-                  f"answer {check}", flush=True)
+                  f"p50 {m.p50:7.2f} ms   p99 {m.p99:7.2f} ms   server CPU {m.cpu:5.2f} ms/request   "
+                  f"({args.requests} requests)   answer {check}", flush=True)
+            jobs = ", ".join(f"{name} x{count}" for name, count in sorted(m.jobs.items())) or "none"
+            print(f"  {'':>11}   {'' if vacuumed is None else f'VACUUM (ANALYZE) {vacuumed:.1f} s; '}"
+                  f"server's job queue idle after {m.idle_after:.1f} s; jobs run during the timed reads: {jobs}; "
+                  f"{common.machine().split(', ')[-1]}", flush=True)
     finally:
         loader.close()
     if len(results) > 1:
