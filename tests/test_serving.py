@@ -3,6 +3,7 @@ parent, stopped with it."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import select
 import signal
@@ -141,3 +142,44 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str) -> str:
+        return f"info:{name}"
+
+
+def test_writes_of_one_loop_turn_leave_in_one_send() -> None:
+    from billow.serving import _OneSend
+
+    async def story() -> _Transport:
+        transport = _Transport()
+        one = _OneSend(transport, asyncio.get_running_loop())  # type: ignore[arg-type]
+        one.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+        one.write(bytearray(b"{}"))
+        assert transport.sent == []  # not before the turn ends
+        await asyncio.sleep(0)
+        assert transport.sent == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"]
+        one.write(b"next")
+        one.close()  # what is pending goes out first
+        assert transport.sent[-1] == b"next" and transport.closed
+        assert one.get_extra_info("peername") == "info:peername"  # the rest is the transport's own
+        await asyncio.sleep(0)
+        assert len(transport.sent) == 2  # the scheduled flush finds nothing left
+        return transport
+
+    asyncio.run(story())
+

@@ -71,7 +71,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
             serve_processes(host, port, args.workers, settings.log_level)
         else:
-            uvicorn.run(create_app(settings, database=database), host=host, port=port, log_level=settings.log_level)
+            from billow.serving import HttpProtocol
+
+            uvicorn.run(create_app(settings, database=database), host=host, port=port, log_level=settings.log_level,
+                        http=HttpProtocol)
     finally:  # uvicorn returns on SIGTERM/SIGINT: let the job in hand finish, claim no more
         if worker is not None:
             worker.stop()

@@ -10,6 +10,7 @@ process whose parent is gone stops itself.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import multiprocessing
 import os
@@ -18,9 +19,47 @@ import socket
 import threading
 import time
 from multiprocessing.process import BaseProcess
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 _log = logging.getLogger("billow.serving")
 _APP = "billow.main:create_app"
+
+
+class _OneSend:
+    """A transport whose writes of one turn of the event loop leave in one send."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop):
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._loop.call_soon(self.flush)
+        self._pending.append(bytes(data))
+
+    def flush(self) -> None:
+        if self._pending:
+            data, self._pending = b"".join(self._pending), []
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class HttpProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol, with a response's head and body sent together: uvicorn writes
+    each as the application hands it over, a send (and a wake-up of the client) each."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(_OneSend(transport, self.loop))  # type: ignore[arg-type]
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -45,7 +84,7 @@ def _serve_one(host: str, port: int, log_level: str, parent: int) -> None:
     import uvicorn
 
     threading.Thread(target=_leave_with_parent, args=(parent,), name="billow-parent-watch", daemon=True).start()
-    config = uvicorn.Config(_APP, factory=True, log_level=log_level)
+    config = uvicorn.Config(_APP, factory=True, log_level=log_level, http=HttpProtocol)
     uvicorn.Server(config).run(sockets=[listening_socket(host, port)])
 
 
