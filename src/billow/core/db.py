@@ -19,12 +19,15 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from billow.core.group_commit import GroupCommit
 
 _BEGIN_OPTION = "billow_sqlite_begin"
 _BEGIN = {mode: f"BEGIN {mode}" for mode in ("DEFERRED", "IMMEDIATE")}
+# Seconds a pooled PostgreSQL connection may sit idle before it is checked at its next use.
+PING_AFTER_IDLE = 5.0
 # How often the group commit checkpoints SQLite's write-ahead log, at most.
 CHECKPOINT_SECONDS = 0.1
 
@@ -47,7 +50,9 @@ def make_engine(url: str, *, busy_timeout_seconds: float = 60.0, pool_size: int 
     checkpoint (:meth:`Database.checkpoint`)."""
     url = _normalise_url(url)
     if not is_sqlite(url):
-        return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+        _ping_after_idle(engine)
+        return engine
 
     engine = create_engine(
         url,
@@ -80,6 +85,28 @@ def make_engine(url: str, *, busy_timeout_seconds: float = 60.0, pool_size: int 
         connection.connection.driver_connection.execute(_BEGIN[mode])  # the driver's own: no statement handling
 
     return engine
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """Check a pooled PostgreSQL connection before use when it has been idle for
+    :data:`PING_AFTER_IDLE` seconds (a restarted server, or a proxy's idle timeout, may have closed
+    it), and replace it if it is dead. Checking at every checkout instead (``pool_pre_ping``) costs
+    a round trip per transaction: as much as a usage read's own statements, and one more for every
+    group commit."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection, record):  # type: ignore[no-untyped-def]
+        record.info["billow_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection, record, _proxy):  # type: ignore[no-untyped-def]
+        idle_since = record.info.get("billow_idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the pool discards this connection and checks out another
+            raise DisconnectionError() from exc
 
 
 _EXACT = Context(prec=80)
