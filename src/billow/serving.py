@@ -38,7 +38,7 @@ class _OneSend:
     def write(self, data: bytes) -> None:
         if not self._pending:
             self._loop.call_soon(self.flush)
-        self._pending.append(bytes(data))
+        self._pending.append(data if isinstance(data, bytes) else bytes(data))  # a buffer may change before the flush
 
     def flush(self) -> None:
         if self._pending:
