@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -185,12 +186,13 @@ def _next_id(session: Session) -> int:
 
 
 def ingest(session: Session, organization_id: uuid.UUID, events: list[EventIn], *, batch: bool,
-           prepared: Prepared | None = None) -> list[StoredEvent]:
+           prepared: Prepared | None = None, guarded: bool = False) -> list[StoredEvent]:
     """Store ``events`` once each; return what is stored for each, in request order.
 
     Raises :class:`ValidationFailed` (keyed by index for a batch) when an event reuses a stored or
     earlier transaction id with different content, or its metric's expression cannot be computed.
-    ``prepared`` (see :func:`prepare`) is used when it still holds.
+    ``prepared`` (see :func:`prepare`) is used when it still holds. ``guarded``: the caller rolls
+    back a savepoint of its own if this raises (no savepoint of this call's own is needed then).
     """
     if prepared is not None:
         stored = ingest_prepared(session, organization_id, prepared)
@@ -202,7 +204,7 @@ def ingest(session: Session, organization_id: uuid.UUID, events: list[EventIn], 
     _apply_expressions(events, current, errors)
     first = _first_of_keys(events, errors)
     if not errors and session.get_bind().dialect.name == "postgresql":
-        inserted, existing = _insert_first(session, organization_id, events, first, batch)
+        inserted, existing = _insert_first(session, organization_id, events, first, batch, guarded)
     else:
         existing = _existing(session, organization_id, events)
         for key, index in first.items():
@@ -320,16 +322,17 @@ def ingest_prepared(session: Session, organization_id: uuid.UUID, prepared: Prep
 
 
 def _insert_first(session: Session, organization_id: uuid.UUID, events: list[EventIn],
-                  first: dict[tuple[str, str], int], batch: bool) -> tuple[dict[tuple[str, str], Any],
-                                                                          dict[tuple[str, str], Any]]:
+                  first: dict[tuple[str, str], int], batch: bool,
+                  guarded: bool) -> tuple[dict[tuple[str, str], Any], dict[tuple[str, str], Any]]:
     """PostgreSQL: insert every key, then read back only the keys the insert skipped (retries, or
     keys a concurrent request stored). Same answers as looking every key up first, without a
     lookup on the usual path of new events, whose plan depends on the table's statistics (a seq
     scan per key on a table filled since its last ANALYZE). A refusal rolls the insert back: like
-    the lookup-first path, a raising call leaves nothing behind. Returns (inserted, existing)."""
+    the lookup-first path, a raising call leaves nothing behind (``guarded``: the caller's own
+    savepoint rolls it back, so none is set here). Returns (inserted, existing)."""
     candidates = [events[index] for index in first.values()]
     errors: dict[int, Errors] = {}
-    with session.begin_nested():  # released on success, rolled back by the raise below
+    with nullcontext() if guarded else session.begin_nested():  # rolled back by the raise below
         inserted = _insert(session, organization_id, candidates)
         skipped = [event for event in candidates if event.key not in inserted]
         existing = _existing(session, organization_id, skipped) if skipped else {}
@@ -436,7 +439,7 @@ def _merged(session: Session, chunk: list[IngestRequest]) -> list[list[StoredEve
     events = [event for request in chunk for event in request.events]
     savepoint = session.begin_nested()
     try:
-        stored = ingest(session, chunk[0].organization_id, events, batch=True)
+        stored = ingest(session, chunk[0].organization_id, events, batch=True, guarded=True)
         savepoint.commit()
     except Exception:
         savepoint.rollback()
@@ -447,7 +450,7 @@ def _merged(session: Session, chunk: list[IngestRequest]) -> list[list[StoredEve
 def _alone(session: Session, request: IngestRequest) -> list[StoredEvent] | Exception:
     savepoint = session.begin_nested()
     try:
-        stored = ingest(session, request.organization_id, request.events, batch=request.batch)
+        stored = ingest(session, request.organization_id, request.events, batch=request.batch, guarded=True)
         savepoint.commit()
     except Exception as exc:  # this request's own failure: undo only its writes
         savepoint.rollback()
