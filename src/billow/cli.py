@@ -53,6 +53,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from billow.main import create_app
+    from billow.serving import HttpProtocol, serve_processes
 
     database = _database(settings)
     prepare(settings, database)
@@ -67,12 +68,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         signal.signal(signum, lambda *_: None)
     try:
         if args.workers > 1:  # each server process builds its own app from the same BILLOW_* settings
-            from billow.serving import serve_processes
-
             serve_processes(host, port, args.workers, settings.log_level)
         else:
-            from billow.serving import HttpProtocol
-
             uvicorn.run(create_app(settings, database=database), host=host, port=port, log_level=settings.log_level,
                         http=HttpProtocol)
     finally:  # uvicorn returns on SIGTERM/SIGINT: let the job in hand finish, claim no more

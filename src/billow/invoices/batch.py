@@ -210,10 +210,7 @@ def _store(session: Session, priced: _Priced, at: datetime) -> list[billing.Bill
     they were priced; then the organization's numbering lock, then every row in one statement per
     table. The exactly-once constraint answers at the periods' insert."""
     customers = priced.customers
-    # The customers locked as repository.lock_customers locks them, reading what they are now.
-    now = dict(session.execute(select(Customer.id, Customer.updated_at)
-                               .where(repository.among(session, Customer.id, customers))
-                               .order_by(Customer.id).with_for_update(key_share=True)).all())
+    now = repository.lock_customers(session, customers)
     if credits.holders(session, customers):
         raise _Changed("a customer got a coupon or a credit note")
     subscriptions = [subscription.id for subscription, _ in priced.billed]

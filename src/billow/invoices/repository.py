@@ -46,10 +46,12 @@ def lock_numbering(session: Session, organization_id: uuid.UUID) -> None:
                     .with_for_update(key_share=True))
 
 
-def lock_customers(session: Session, customer_ids: list[uuid.UUID]) -> None:
-    """Lock these customers as finalizing an invoice locks its customer, in this order."""
-    session.execute(select(Customer.id).where(among(session, Customer.id, customer_ids)).order_by(Customer.id)
-                    .with_for_update(key_share=True))
+def lock_customers(session: Session, customer_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, datetime]:
+    """Lock these customers as finalizing an invoice locks its customer, in id order; their
+    ``updated_at`` as they are now."""
+    return dict(session.execute(  # type: ignore[arg-type]
+        select(Customer.id, Customer.updated_at).where(among(session, Customer.id, customer_ids))
+        .order_by(Customer.id).with_for_update(key_share=True)).all())
 
 
 def has_live_credit_notes(session: Session, invoice_id: uuid.UUID) -> bool:
