@@ -1,5 +1,7 @@
-"""Ingest prepared outside the writer's turn (SQLite): the same rows as the usual path, and the usual
-path whenever what was prepared no longer holds (a catalog change, a key stored meanwhile)."""
+"""Ingest prepared before the write transaction: the same rows as the usual path, and the usual path
+whenever what was prepared no longer holds (a catalog change, a key stored meanwhile). On SQLite the
+rows are written in the writer's turn; on PostgreSQL by one statement, whose events are deleted
+again when some of them could not go in."""
 
 from __future__ import annotations
 
@@ -12,11 +14,12 @@ from sqlalchemy import select
 
 from billow.core.db import Database
 from billow.core.group_commit import GroupCommit, _Write
+from billow.events import prepared as ready
 from billow.events import service
 from billow.events.schemas import EventIn
 from billow.models import Event as EventRow
 from billow.models import UsageAggregate
-from billow.usage import rebuild, store
+from billow.usage import rebuild
 from billow.usage.store import ALL_GRAIN
 from tests.conftest import Org
 from tests.usage.test_current_usage import setup
@@ -43,7 +46,7 @@ def ids(database: Database, org: Org) -> dict[str, int]:
         return {tx: id_ for tx, id_ in rows}
 
 
-def ingest(database: Database, org: Org, events: list[EventIn], prepared: service.Prepared | None) -> list[Any]:
+def ingest(database: Database, org: Org, events: list[EventIn], prepared: ready.Prepared | None) -> list[Any]:
     with database.unit_of_work() as session:
         return service.ingest(session, org.id, events, batch=True, prepared=prepared)
 
@@ -59,17 +62,16 @@ def metrics(api: httpx.Client) -> None:
 
 
 def test_prepared_rows_equal_a_rebuild_from_the_raw_events(api: httpx.Client, database: Database, org: Org) -> None:
-    if not database.sqlite:
-        assert service.prepare(database, org.id, [event("a", 1)]) is None  # PostgreSQL has no turns
-        return
     metrics(api)
-    assert service.prepare(database, org.id, [event("a", 1)]) is None  # nothing known yet
+    assert ready.prepare(database, org.id, [event("a", 1)]) is None  # nothing known yet
     warm(database, org)
     # Three events at one instant: the latest is the last ingested, told apart by its id (seq).
     batch = [event("a", 5), event("b", 7), event("c", 3), event("a", 5)]
-    prepared = service.prepare(database, org.id, batch)
+    prepared = ready.prepare(database, org.id, batch)
     assert prepared is not None
-    stored = ingest(database, org, batch, prepared)
+    with database.unit_of_work() as session:
+        stored = ready.ingest_prepared(session, org.id, prepared)  # the prepared path itself
+    assert stored is not None
     assert [s.transaction_id for s in stored] == ["a", "b", "c", "a"]
     assert stored[0] is stored[3]
     known = ids(database, org)
@@ -83,11 +85,9 @@ def test_prepared_rows_equal_a_rebuild_from_the_raw_events(api: httpx.Client, da
 
 def test_a_catalog_change_after_preparing_takes_the_usual_path(api: httpx.Client, database: Database,
                                                                org: Org) -> None:
-    if not database.sqlite:
-        return
     metrics(api)
     warm(database, org)
-    prepared = service.prepare(database, org.id, [event("a", 5)])
+    prepared = ready.prepare(database, org.id, [event("a", 5)])
     assert prepared is not None
     body = {"billable_metric": {"filters": [{"key": "region", "values": ["eu", "us"]}]}}
     assert api.put("billable_metrics/last", json=body).status_code == 200
@@ -98,11 +98,9 @@ def test_a_catalog_change_after_preparing_takes_the_usual_path(api: httpx.Client
 
 
 def test_a_key_stored_meanwhile_is_acknowledged_once(api: httpx.Client, database: Database, org: Org) -> None:
-    if not database.sqlite:
-        return
     metrics(api)
     warm(database, org)
-    prepared = service.prepare(database, org.id, [event("a", 5), event("b", 6)])
+    prepared = ready.prepare(database, org.id, [event("a", 5), event("b", 6)])
     assert prepared is not None
     ingest(database, org, [event("a", 5)], None)  # another request stores "a" first
     stored = ingest(database, org, [event("a", 5), event("b", 6)], prepared)
@@ -111,29 +109,54 @@ def test_a_key_stored_meanwhile_is_acknowledged_once(api: httpx.Client, database
     assert [row[4] for row in all_time] == [3]  # warm, a, b: "a" counted once
 
 
+def test_a_key_stored_meanwhile_among_new_ones_keeps_no_row_twice(api: httpx.Client, database: Database,
+                                                                   org: Org) -> None:
+    """On PostgreSQL the new key went in with the prepared statement, without aggregates; it is
+    deleted again, and the usual path stores it with them."""
+    metrics(api)
+    warm(database, org)
+    prepared = ready.prepare(database, org.id, [event("b", 6), event("a", 5), event("c", 7, at=T0.replace(hour=11))])
+    assert prepared is not None
+    ingest(database, org, [event("a", 5)], None)
+    stored = ingest(database, org, [event("b", 6), event("a", 5), event("c", 7, at=T0.replace(hour=11))], prepared)
+    known = ids(database, org)
+    assert sorted(known) == ["a", "b", "c", "warm"]
+    assert [s.transaction_id for s in stored] == ["b", "a", "c"]
+    assert (stored[0].seq, stored[2].seq) == (known["b"], known["c"])
+    incremental = aggregates(database, org)
+    all_time = [row for row in incremental if row[1] == ALL_GRAIN]
+    assert [(row[4], row[6], row[7]) for row in all_time] == [(4, known["c"], 7)]
+    with database.unit_of_work() as session:
+        rebuild.rebuild_all(session, org.id)
+    assert aggregates(database, org) == incremental
+
+
 def test_a_database_failure_after_the_rows_went_in_keeps_nothing_and_each_request_runs_alone(
         api: httpx.Client, database: Database, org: Org, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The prepared path writes without a savepoint of its own (SQLite; PostgreSQL takes the usual
-    path): a failure after its rows went in breaks the group's transaction, and the group commit
-    runs each request again alone. Nothing is kept twice, nothing is lost."""
+    """The prepared path writes without a savepoint of its own: a failure after its rows went in
+    breaks the group's transaction, and the group commit runs each request again alone. Nothing is
+    kept twice, nothing is lost."""
     metrics(api)
     warm(database, org)
     calls: list[int] = []
-    real_write = store.write
+    name = "_sqlite" if database.sqlite else "_postgresql"
+    real = getattr(ready, name)
 
-    def write_failing_once(session: Any, rows: Any, seq_offset: int = 0) -> None:
-        calls.append(seq_offset)
+    def failing_once(session: Any, organization_id: Any, prepared: ready.Prepared) -> Any:
+        calls.append(len(prepared.new.events))
+        stored = real(session, organization_id, prepared)
         if len(calls) == 1:
+            assert stored is not None  # the rows are in
             raise RuntimeError("the database failed")
-        real_write(session, rows, seq_offset)
+        return stored
 
-    monkeypatch.setattr(store, "write", write_failing_once)
+    monkeypatch.setattr(ready, name, failing_once)
     writes = [_Write(None, service.ingest_requests, service.IngestRequest(org.id, [event(tx, 5)], False))
               for tx in ("a", "b", "c")]
     GroupCommit(database)._commit(writes)
     assert [write.error for write in writes] == [None, None, None]
     assert [[s.transaction_id for s in write.result] for write in writes] == [["a"], ["b"], ["c"]]
-    assert len(calls) == 4  # the failed write of the three, then one write per request alone
+    assert calls == [3, 1, 1, 1]  # the three together, then each request alone
     assert sorted(ids(database, org)) == ["a", "b", "c", "warm"]
     all_time = [row for row in aggregates(database, org) if row[1] == ALL_GRAIN]
     assert [row[4] for row in all_time] == [4]

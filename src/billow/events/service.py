@@ -13,66 +13,28 @@ falls alone.
 
 from __future__ import annotations
 
-import os
 import uuid
 from contextlib import nullcontext
-from dataclasses import dataclass, replace
-from datetime import datetime
-from decimal import Decimal
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, or_, select, text
 from sqlalchemy.orm import Session
 
-from billow.core import clock, jsontext
 from billow.core.db import Database
 from billow.core.errors import ValidationFailed
-from billow.core.types import sqlite_datetime, sqlite_uuid
+from billow.events.prepared import Prepared, apply_expressions, first_of_keys, ingest_prepared, prepare
+from billow.events.rows import PG_INSERT, SQLITE_INSERT, NewRows, StoredEvent, new_rows
 from billow.events.schemas import Errors, EventIn
 from billow.models import BillableMetric, Subscription
 from billow.models import Event as EventRow
 from billow.pricing.aggregation import Event as UsageEvent
-from billow.pricing.expression import Expression, ExpressionError, parse
 from billow.usage import rebuild, store
-from billow.usage.profiles import Profile
-
-
-@dataclass
-class StoredEvent:
-    lago_id: uuid.UUID
-    transaction_id: str
-    external_subscription_id: str
-    code: str
-    timestamp: datetime
-    properties: dict[str, Any]
-    precise_total_amount_cents: Decimal | None
-    created_at: datetime
-    seq: int = 0
 
 
 def _stored(row: Any) -> StoredEvent:
     return StoredEvent(row.lago_id, row.transaction_id, row.external_subscription_id, row.code, row.timestamp,
                        row.properties or {}, row.precise_total_amount_cents, row.created_at)
-
-
-def _apply_expressions(events: list[EventIn], profiles: dict[str, Profile], errors: dict[int, Errors]) -> None:
-    """Write each metric expression's value into ``properties[field_name]`` (Lago does it at ingestion),
-    replacing the event in ``events`` by a copy (the caller's event stays as received)."""
-    parsed: dict[str, Expression] = {}
-    for index, event in enumerate(events):
-        profile = profiles.get(event.code)
-        if profile is None or not profile.expression or not profile.field_name:
-            continue
-        if profile.code not in parsed:
-            parsed[profile.code] = parse(profile.expression)
-        try:
-            value = parsed[profile.code].evaluate(
-                {"code": event.code, "timestamp": event.timestamp, "properties": event.properties}
-            )
-        except ExpressionError:
-            errors[index] = {"properties": ["invalid_expression"]}
-            continue
-        events[index] = replace(event, properties={**event.properties, profile.field_name: value})
 
 
 _EXISTING = select(*EventRow.__table__.c).where(
@@ -107,72 +69,18 @@ def _existing_postgresql(session: Session, organization_id: uuid.UUID,
     return {(row.transaction_id, row.external_subscription_id): row for row in rows}
 
 
-_COLUMNS = ("organization_id", "lago_id", "transaction_id", "external_subscription_id", "code", "timestamp",
-            "properties", "precise_total_amount_cents", "created_at")
-
-# PostgreSQL: the rows as one JSON parameter taken apart by the server (see billow.usage.store).
-_PG_INSERT = (
-    f"INSERT INTO events ({', '.join(_COLUMNS)}) {store.pg_rows_source(_COLUMNS)}"
-    " ON CONFLICT (organization_id, transaction_id, external_subscription_id) DO NOTHING"
-    " RETURNING id, transaction_id, external_subscription_id"
-)
-
-# SQLite: writers hold the database lock from their first statement (``BEGIN IMMEDIATE``) and the
-# keys were looked up under it, so the rows get the next ids explicitly and go in with one plain
-# executemany. A key stored meanwhile is impossible; if it happened, the unique constraint would
-# fail the whole request rather than skip a row.
-_SQLITE_INSERT = f"INSERT INTO events (id, {', '.join(_COLUMNS)}) VALUES ({', '.join(['?'] * (len(_COLUMNS) + 1))})"
-
-
-def _driver_rows(organization_id: uuid.UUID, events: list[EventIn], lago_ids: list[uuid.UUID], now: datetime,
-                 sqlite: bool) -> list[tuple[Any, ...]]:
-    """Each event as the driver takes it: the texts SQLite stores for the column types, or the
-    ISO texts of PostgreSQL's JSON rows."""
-    as_uuid, instant = (sqlite_uuid, sqlite_datetime) if sqlite else (str, datetime.isoformat)
-    org, created = as_uuid(organization_id), instant(now)
-    return [
-        (org, as_uuid(lago_id), e.transaction_id, e.external_subscription_id, e.code, instant(e.timestamp),
-         jsontext.dumps_parsed(e.properties),
-         None if e.precise_total_amount_cents is None else str(e.precise_total_amount_cents), created)
-        for e, lago_id in zip(events, lago_ids, strict=True)
-    ]
-
-
-@dataclass
-class _NewRows:
-    """Events as the driver inserts them (without ids on SQLite), with what their answers need."""
-
-    events: list[EventIn]
-    lago_ids: list[uuid.UUID]
-    rows: list[tuple[Any, ...]]
-    now: datetime
-
-
-def _lago_ids(count: int) -> list[uuid.UUID]:
-    """``count`` random (version 4) UUIDs from one read of the system's random source (one call
-    per event cost a system call each, and a wait for the interpreter lock after it)."""
-    randomness = os.urandom(16 * count)
-    return [uuid.UUID(bytes=randomness[16 * index:16 * index + 16], version=4) for index in range(count)]
-
-
-def _new_rows(organization_id: uuid.UUID, events: list[EventIn], sqlite: bool) -> _NewRows:
-    now = clock.now()
-    lago_ids = _lago_ids(len(events))
-    return _NewRows(events, lago_ids, _driver_rows(organization_id, events, lago_ids, now, sqlite), now)
-
-
 def _insert(session: Session, organization_id: uuid.UUID, events: list[EventIn],
-            new: _NewRows | None = None) -> dict[tuple[str, str], Any]:
+            new: NewRows | None = None) -> dict[tuple[str, str], Any]:
     """Insert, skipping keys another transaction stored meanwhile; returns the rows inserted."""
     connection = session.connection()
     sqlite = connection.dialect.name == "sqlite"
-    new = new or _new_rows(organization_id, events, sqlite)
+    new = new or new_rows(organization_id, events, sqlite)
     if sqlite:
         first = _next_id(session)
-        connection.exec_driver_sql(_SQLITE_INSERT, [(first + index, *row) for index, row in enumerate(new.rows)])
+        connection.exec_driver_sql(SQLITE_INSERT, [(first + index, *row) for index, row in enumerate(new.rows)])
         ids = {event.key: first + index for index, event in enumerate(events)}
     else:
-        result = connection.exec_driver_sql(_PG_INSERT, (store.json_rows(new.rows),))
+        result = connection.exec_driver_sql(PG_INSERT, (store.json_rows(new.rows),))
         ids = {(transaction_id, subscription_id): id_ for id_, transaction_id, subscription_id in result.all()}
     return {
         e.key: StoredEvent(lago_id, e.transaction_id, e.external_subscription_id, e.code, e.timestamp, e.properties,
@@ -201,8 +109,8 @@ def ingest(session: Session, organization_id: uuid.UUID, events: list[EventIn], 
     current = rebuild.current(session, organization_id, {event.code for event in events})
     events = list(events)  # expressions replace events in this list, never the caller's
     errors: dict[int, Errors] = {}
-    _apply_expressions(events, current, errors)
-    first = _first_of_keys(events, errors)
+    apply_expressions(events, current, errors)
+    first = first_of_keys(events, errors)
     if not errors and session.get_bind().dialect.name == "postgresql":
         inserted, existing = _insert_first(session, organization_id, events, first, batch, guarded)
     else:
@@ -228,97 +136,6 @@ def ingest(session: Session, organization_id: uuid.UUID, events: list[EventIn], 
         for row in inserted.values()
     ])
     return [inserted[e.key] if e.key in inserted else _stored(existing[e.key]) for e in events]
-
-
-def _first_of_keys(events: list[EventIn], errors: dict[int, Errors]) -> dict[tuple[str, str], int]:
-    """The index of each key's first event; a later event of a key with other content is an error."""
-    first: dict[tuple[str, str], int] = {}
-    for index, event in enumerate(events):
-        if index in errors:
-            continue
-        earlier = first.setdefault(event.key, index)
-        if earlier != index and not event.same_content(events[earlier]):
-            errors[index] = {"transaction_id": ["value_already_exist"]}
-    return first
-
-
-# ---- prepared outside the writer's turn (SQLite) -------------------------------------------------
-#
-# Several server processes on one SQLite file take turns writing. What needs no database (applying
-# expressions, the rows of the events and of their aggregates) is prepared before the turn, with
-# the metric profiles last known for the organization's catalog revision; in the turn, the events
-# go in if the revision is still the one prepared for and none of their keys is stored already
-# (else the usual path runs). Ids are known only in the turn: the prepared aggregate rows carry
-# positions as seqs, shifted by the first id when written.
-
-
-@dataclass
-class Prepared:
-    profiles: dict[str, Profile]
-    first: dict[tuple[str, str], int]
-    events: list[EventIn]  # after expressions
-    new: _NewRows  # the first event of each key, in key order
-    aggregates: store.Pending | None
-    fresh: list[StoredEvent]  # the answers of ``new``'s events (their seqs set in the turn)
-    answers: list[StoredEvent]  # the answer of each event of ``events``
-
-    def holds(self, current: dict[str, Profile]) -> bool:
-        return current.keys() == self.profiles.keys() and all(current[c] is p for c, p in self.profiles.items())
-
-
-def prepare(database: Database, organization_id: uuid.UUID, events: list[EventIn]) -> Prepared | None:
-    """What :func:`ingest` can take ready-made, or ``None`` (not SQLite, profiles not known yet, or
-    an event to refuse: the usual path finds the same answer)."""
-    if not database.sqlite:
-        return None
-    profiles = rebuild.known(database.engine, organization_id, {event.code for event in events})
-    if profiles is None:
-        return None
-    events = list(events)
-    errors: dict[int, Errors] = {}
-    _apply_expressions(events, profiles, errors)
-    first = _first_of_keys(events, errors)
-    if errors:
-        return None
-    fresh = [events[index] for index in first.values()]
-    aggregates = store.pending("sqlite", organization_id, profiles, [
-        store.Stored(e.external_subscription_id, e.code, UsageEvent(e.transaction_id, e.timestamp, e.properties, seq))
-        for seq, e in enumerate(fresh)])
-    new = _new_rows(organization_id, fresh, sqlite=True)
-    answers = [StoredEvent(lago_id, e.transaction_id, e.external_subscription_id, e.code, e.timestamp, e.properties,
-                           e.precise_total_amount_cents, new.now) for e, lago_id in zip(fresh, new.lago_ids, strict=True)]
-    position = {key: index for index, key in enumerate(first)}
-    return Prepared(profiles, first, events, new, aggregates, answers, [answers[position[e.key]] for e in events])
-
-
-def ingest_prepared(session: Session, organization_id: uuid.UUID, prepared: Prepared) -> list[StoredEvent] | None:
-    """Store what was prepared, in the turn; ``None``, having written nothing, when it no longer
-    holds (the catalog changed, or a key is stored already: a retry).
-
-    It needs no savepoint: it writes only once nothing can refuse its events (keys checked under
-    SQLite's write lock, rows and expressions checked when prepared). A failure after that is the
-    database's own; it raises out of the group commit's batcher, which then rolls the whole
-    transaction back and runs each request alone. Plain driver statements: SQLAlchemy's execution
-    context cost more than SQLite's work for a group of single events.
-    """
-    if not prepared.holds(rebuild.current(session, organization_id, set(prepared.profiles))):
-        return None
-    fresh = prepared.new.events
-    ids = list({event.transaction_id for event in fresh})
-    sql = ("SELECT (SELECT COALESCE(MAX(id), 0) + 1 FROM events), EXISTS (SELECT 1 FROM events"
-           f" WHERE organization_id = ? AND transaction_id IN ({', '.join(['?'] * len(ids))}))")
-    cursor = session.connection().connection.cursor()
-    try:
-        first, stored = cursor.execute(sql, (sqlite_uuid(organization_id), *ids)).fetchone()
-        if stored:
-            return None
-        cursor.executemany(_SQLITE_INSERT, [(first + index, *row) for index, row in enumerate(prepared.new.rows)])
-    finally:
-        cursor.close()
-    store.write(session, prepared.aggregates, seq_offset=first)
-    for index, answer in enumerate(prepared.fresh):
-        answer.seq = first + index
-    return prepared.answers
 
 
 def _insert_first(session: Session, organization_id: uuid.UUID, events: list[EventIn],

@@ -111,14 +111,14 @@ def current(session: Session, organization_id: uuid.UUID, codes: set[str]) -> di
     return profiles_now
 
 
-def known(engine: Engine, organization_id: uuid.UUID, codes: set[str]) -> dict[str, Profile] | None:
-    """The profiles of ``codes`` that :func:`current` gave at the organization's last revision it
-    read, without reading anything (``None`` if one is not known); :func:`current` tells, in a
-    transaction, whether they still hold."""
+def known(engine: Engine, organization_id: uuid.UUID, codes: set[str]) -> tuple[int, dict[str, Profile]] | None:
+    """The organization's last catalog revision :func:`current` read, with the profiles of ``codes``
+    it gave at that revision, without reading anything (``None`` if one is not known). They still
+    hold if the revision is still the same: :func:`current` tells, in a transaction."""
     known_now = _KNOWN.get((str(engine.url), organization_id))
     if known_now is None or not codes <= known_now[1].keys():
         return None
-    return {code: known_now[1][code] for code in codes}
+    return known_now[0], {code: known_now[1][code] for code in codes}
 
 
 def rebuild_all(session: Session, organization_id: uuid.UUID | None = None) -> dict[str, int]:

@@ -78,8 +78,8 @@ PG_TYPES = {"organization_id": "uuid", "lago_id": "uuid", "grain": "smallint", "
             "last_at": "timestamptz", "last_seq": "bigint", "added": "boolean", "timestamp": "timestamptz",
             "properties": "text", "created_at": "timestamptz"}
 def json_rows(rows: list[tuple[Any, ...]]) -> str:
-    """The rows (texts, integers, booleans, nulls) as one JSON text: orjson writes it about ten
-    times faster than the standard library's C encoder."""
+    """The rows (texts, integers, booleans, nulls, UUIDs, aware instants in ISO form) as one JSON
+    text: orjson writes it about ten times faster than the standard library's C encoder."""
     return orjson.dumps(rows).decode()
 
 
@@ -89,10 +89,27 @@ def pg_rows_source(columns: tuple[str, ...]) -> str:
     return f"SELECT {values} FROM jsonb_array_elements(%s::jsonb) AS e"
 
 
+def _source(dialect: str, columns: tuple[str, ...], linked: str | None) -> str:
+    if dialect == "sqlite":
+        return f"VALUES ({', '.join(['?'] * len(columns))})"
+    if linked is None:
+        return pg_rows_source(columns)
+    # The seq column holds the transaction id of the event it is taken from: its id, read from
+    # ``linked`` (see upsert_sql). In the rows' order, so that locks are taken in a stable order.
+    seq = next(index for index, column in enumerate(columns) if column in _SEQS)
+    values = ", ".join("e.id" if index == seq else f"(r->>{index})::{PG_TYPES.get(column, 'varchar')}"
+                       for index, column in enumerate(columns))
+    return (f"SELECT {values} FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS src(r, n)"
+            f" LEFT JOIN {linked} AS e ON e.transaction_id = r->>{seq} AND e.external_subscription_id = r->>1"
+            f" WHERE (SELECT count(*) FROM {linked}) = %s ORDER BY src.n")
+
+
+_SEQS = ("latest_seq", "last_seq")
+
+
 def _upsert_sql(dialect: str, table: str, columns: tuple[str, ...], conflict: str, updates: str,
-                where: str = "") -> str:
-    source = f"VALUES ({', '.join(['?'] * len(columns))})" if dialect == "sqlite" else pg_rows_source(columns)
-    return (f"INSERT INTO {table} ({', '.join(columns)}) {source} "
+                where: str = "", linked: str | None = None) -> str:
+    return (f"INSERT INTO {table} ({', '.join(columns)}) {_source(dialect, columns, linked)} "
             f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}{where}")
 
 
@@ -131,23 +148,29 @@ def _aggregate_updates(dialect: str) -> str:
             f"total = {add('total')}, maximum = {maximum}, {latest}, tail = {add('tail')}")
 
 
-_SQL: dict[tuple[str, str], str] = {}
+_SQL: dict[tuple[str, str, str | None], str] = {}
 
 
-def upsert_sql(dialect: str, name: str) -> str:
-    """The upsert of ``name`` (``partials`` or ``states``) for ``dialect``, built once."""
-    key = (dialect, name)
+def upsert_sql(dialect: str, name: str, linked: str | None = None) -> str:
+    """The upsert of ``name`` (``partials`` or ``states``) for ``dialect``, built once.
+
+    ``linked`` (PostgreSQL): the name of a ``WITH`` query of events just inserted (``id,
+    transaction_id, external_subscription_id``). The rows then carry, in place of their seq, the
+    transaction id of the event it comes from (:func:`linked`), and get that event's id; they are
+    written only if that query holds as many events as a second parameter says.
+    """
+    key = (dialect, name, linked)
     if key not in _SQL:
         if name == "partials":
             _SQL[key] = _upsert_sql(dialect, "usage_aggregates", _AGGREGATE_COLUMNS, _AGGREGATE_KEY,
-                                    _aggregate_updates(dialect))
+                                    _aggregate_updates(dialect), linked=linked)
         else:
             old = "usage_value_states."
             _SQL[key] = _upsert_sql(
                 dialect, "usage_value_states", _STATE_COLUMNS, f"{_AGGREGATE_KEY}, value",
                 "last_at = excluded.last_at, last_seq = excluded.last_seq, added = excluded.added",
                 f" WHERE excluded.last_at > {old}last_at OR (excluded.last_at = {old}last_at"
-                f" AND excluded.last_seq > {old}last_seq)")
+                f" AND excluded.last_seq > {old}last_seq)", linked=linked)
     return _SQL[key]
 
 
@@ -280,6 +303,15 @@ def pending(dialect: str, organization_id: uuid.UUID, profiles: dict[str, Profil
           state.last_key[1], state.added)
          for (sub, code, grain, bucket, dims, value), state in order(states.items())],
     )
+
+
+def linked(rows: Pending, transaction_ids: list[str]) -> Pending:
+    """``rows``, made with positions as seqs, with the transaction id of the event at each position
+    in place of its seq (for :func:`upsert_sql` with ``linked``)."""
+    def link(items: list[tuple[Any, ...]], index: int) -> list[tuple[Any, ...]]:
+        return [row if row[index] is None else (*row[:index], transaction_ids[row[index]], *row[index + 1:])
+                for row in items]
+    return Pending(rows.dialect, link(rows.partials, _PARTIAL_SEQ), link(rows.states, _STATE_SEQ))
 
 
 def _offset(rows: list[tuple[Any, ...]], index: int, seq_offset: int) -> list[tuple[Any, ...]]:
