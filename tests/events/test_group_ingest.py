@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from billow.core.db import Database
 from billow.core.errors import ValidationFailed
-from billow.core.group_commit import GroupCommit
+from billow.core.group_commit import LEFT, GroupCommit
 from billow.events.schemas import EventIn
 from billow.events.service import IngestRequest, ingest_requests
 from billow.models import Event as EventRow
@@ -181,3 +181,46 @@ def test_async_waiters_of_one_group_are_woken_together_with_their_own_outcomes(d
     assert outcomes[0] == 0 and outcomes[2] == 20
     assert isinstance(outcomes[1], ValueError) and isinstance(outcomes[3], ValueError)
     assert isinstance(outcomes[4], asyncio.CancelledError)
+
+
+class _Committing:
+    """A batcher that stores the even items in transactions of its own (``commit_prepared``)."""
+
+    def __init__(self, answer: str):
+        self.answer = answer  # "some", "none" (not for this database) or "raise"
+        self.shared: list[tuple[list[int], Any]] = []
+
+    def prepare(self, _database: Database, items: list[int]) -> str:
+        return f"prepared {items}"
+
+    def commit_prepared(self, _database: Database, items: list[int], prepared: str) -> list[Any] | None:
+        assert prepared == f"prepared {items}"
+        if self.answer == "none":
+            return None
+        if self.answer == "raise":
+            raise RuntimeError("a fault")
+        return [ValueError("refused") if item == 4 else item * 100 if item % 2 == 0 else LEFT for item in items]
+
+    def __call__(self, _session: Any, items: list[int], prepared: Any = None) -> list[Any]:
+        self.shared.append((items, prepared))
+        return [item * 10 for item in items]
+
+
+@pytest.mark.parametrize("answer", ["some", "none", "raise"])
+def test_commit_prepared_stores_its_items_and_leaves_the_others_unprepared(database: Database, answer: str) -> None:
+    from billow.core.group_commit import _Write
+
+    batcher = _Committing(answer)
+    plain = _Write(lambda _session: "plain")
+    writes = [_Write(None, batcher, item) for item in range(3)] + [plain] + [_Write(None, batcher, 4)]
+    GroupCommit(database)._commit(writes)
+    outcomes = [write.done.exception(timeout=0) or write.done.result(timeout=0) for write in writes]
+    if answer == "some":
+        assert outcomes[:4] == [0, 10, 200, "plain"] and isinstance(outcomes[4], ValueError)
+        assert batcher.shared == [([1], None)]  # what was left, without what was prepared for the run
+    elif answer == "none":
+        assert outcomes == [0, 10, 20, "plain", 40]
+        assert batcher.shared == [([0, 1, 2], "prepared [0, 1, 2]"), ([4], "prepared [4]")]
+    else:
+        assert outcomes == [0, 10, 20, "plain", 40]
+        assert batcher.shared == [([0, 1, 2], None), ([4], None)]

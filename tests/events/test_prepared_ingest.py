@@ -47,8 +47,22 @@ def ids(database: Database, org: Org) -> dict[str, int]:
 
 
 def ingest(database: Database, org: Org, events: list[EventIn], prepared: ready.Prepared | None) -> list[Any]:
+    """As the group commit stores a request: what was prepared, else the usual path."""
+    if prepared is not None and not database.sqlite:
+        stored = ready.commit_prepared(database, org.id, prepared)
+        if stored is not None:
+            return stored
+        prepared = None
     with database.unit_of_work() as session:
         return service.ingest(session, org.id, events, batch=True, prepared=prepared)
+
+
+def store_prepared(database: Database, org: Org, prepared: ready.Prepared) -> list[Any] | None:
+    """The prepared path alone: its answers, or ``None`` when it left the events to the usual path."""
+    if not database.sqlite:
+        return ready.commit_prepared(database, org.id, prepared)
+    with database.unit_of_work() as session:
+        return ready.ingest_prepared(session, org.id, prepared)
 
 
 def warm(database: Database, org: Org) -> None:
@@ -69,8 +83,7 @@ def test_prepared_rows_equal_a_rebuild_from_the_raw_events(api: httpx.Client, da
     batch = [event("a", 5), event("b", 7), event("c", 3), event("a", 5)]
     prepared = ready.prepare(database, org.id, batch)
     assert prepared is not None
-    with database.unit_of_work() as session:
-        stored = ready.ingest_prepared(session, org.id, prepared)  # the prepared path itself
+    stored = store_prepared(database, org, prepared)
     assert stored is not None
     assert [s.transaction_id for s in stored] == ["a", "b", "c", "a"]
     assert stored[0] is stored[3]
@@ -91,6 +104,8 @@ def test_a_catalog_change_after_preparing_takes_the_usual_path(api: httpx.Client
     assert prepared is not None
     body = {"billable_metric": {"filters": [{"key": "region", "values": ["eu", "us"]}]}}
     assert api.put("billable_metrics/last", json=body).status_code == 200
+    assert store_prepared(database, org, prepared) is None
+    assert ids(database, org).keys() == {"warm"}
     ingest(database, org, [event("a", 5)], prepared)
     # The prepared rows knew no filter: written, they would have gone under the empty dimensions.
     all_time = {row[3]: row[4] for row in aggregates(database, org) if row[1] == ALL_GRAIN}
@@ -103,6 +118,7 @@ def test_a_key_stored_meanwhile_is_acknowledged_once(api: httpx.Client, database
     prepared = ready.prepare(database, org.id, [event("a", 5), event("b", 6)])
     assert prepared is not None
     ingest(database, org, [event("a", 5)], None)  # another request stores "a" first
+    assert store_prepared(database, org, prepared) is None
     stored = ingest(database, org, [event("a", 5), event("b", 6)], prepared)
     assert [s.transaction_id for s in stored] == ["a", "b"]
     all_time = [row for row in aggregates(database, org) if row[1] == ALL_GRAIN]
@@ -111,13 +127,15 @@ def test_a_key_stored_meanwhile_is_acknowledged_once(api: httpx.Client, database
 
 def test_a_key_stored_meanwhile_among_new_ones_keeps_no_row_twice(api: httpx.Client, database: Database,
                                                                    org: Org) -> None:
-    """On PostgreSQL the new key went in with the prepared statement, without aggregates; it is
-    deleted again, and the usual path stores it with them."""
+    """The prepared write keeps none of the new keys when one is stored already; the usual path
+    stores them."""
     metrics(api)
     warm(database, org)
     prepared = ready.prepare(database, org.id, [event("b", 6), event("a", 5), event("c", 7, at=T0.replace(hour=11))])
     assert prepared is not None
     ingest(database, org, [event("a", 5)], None)
+    assert store_prepared(database, org, prepared) is None
+    assert sorted(ids(database, org)) == ["a", "warm"]
     stored = ingest(database, org, [event("b", 6), event("a", 5), event("c", 7, at=T0.replace(hour=11))], prepared)
     known = ids(database, org)
     assert sorted(known) == ["a", "b", "c", "warm"]
@@ -131,32 +149,34 @@ def test_a_key_stored_meanwhile_among_new_ones_keeps_no_row_twice(api: httpx.Cli
     assert aggregates(database, org) == incremental
 
 
-def test_a_database_failure_after_the_rows_went_in_keeps_nothing_and_each_request_runs_alone(
+def test_a_failure_after_the_prepared_rows_went_in_keeps_nothing_twice(
         api: httpx.Client, database: Database, org: Org, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The prepared path writes without a savepoint of its own: a failure after its rows went in
-    breaks the group's transaction, and the group commit runs each request again alone. Nothing is
+    """A failure once the prepared rows went in. SQLite: it breaks the group's transaction, and the
+    group commit runs each request again alone. PostgreSQL: the rows are committed already; the
+    group commit leaves the requests to the shared transaction, which finds them stored. Nothing is
     kept twice, nothing is lost."""
     metrics(api)
     warm(database, org)
     calls: list[int] = []
-    name = "_sqlite" if database.sqlite else "_postgresql"
-    real = getattr(ready, name)
+    name = "ingest_prepared" if database.sqlite else "commit_prepared"
+    real = getattr(service, name)
 
-    def failing_once(session: Any, organization_id: Any, prepared: ready.Prepared) -> Any:
+    def failing_once(where: Any, organization_id: Any, prepared: ready.Prepared) -> Any:
         calls.append(len(prepared.new.events))
-        stored = real(session, organization_id, prepared)
+        stored = real(where, organization_id, prepared)
         if len(calls) == 1:
             assert stored is not None  # the rows are in
             raise RuntimeError("the database failed")
         return stored
 
-    monkeypatch.setattr(ready, name, failing_once)
+    monkeypatch.setattr(service, name, failing_once)
     writes = [_Write(None, service.ingest_requests, service.IngestRequest(org.id, [event(tx, 5)], False))
               for tx in ("a", "b", "c")]
     GroupCommit(database)._commit(writes)
     assert [write.error for write in writes] == [None, None, None]
     assert [[s.transaction_id for s in write.result] for write in writes] == [["a"], ["b"], ["c"]]
-    assert calls == [3, 1, 1, 1]  # the three together, then each request alone
+    # SQLite: the three together, then each request alone; PostgreSQL: the usual path after the first
+    assert calls == ([3, 1, 1, 1] if database.sqlite else [3])
     assert sorted(ids(database, org)) == ["a", "b", "c", "warm"]
     all_time = [row for row in aggregates(database, org) if row[1] == ALL_GRAIN]
     assert [row[4] for row in all_time] == [4]

@@ -17,7 +17,7 @@ from decimal import Context, Decimal
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
@@ -134,8 +134,9 @@ class Database:
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         # PostgreSQL reads that need no snapshot beyond each statement's own (READ COMMITTED gives a
         # transaction no more than that): without BEGIN and ROLLBACK, two round trips fewer.
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._statement_reads = self._read if is_sqlite(self.url) else sessionmaker(
-            self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+            self._autocommit, expire_on_commit=False)
         write_bind = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"}) if self.sqlite else self.engine
         self._write = sessionmaker(write_bind, expire_on_commit=False)
         self.group_commit = GroupCommit(self)
@@ -185,6 +186,16 @@ class Database:
         self._checkpointed = now
         with self._grouped_engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+    @contextmanager
+    def single_statements(self) -> Iterator[Connection]:
+        """A connection on which each statement is a transaction of its own, committed when it
+        returns (PostgreSQL): a write made by one statement, without the round trips of ``BEGIN``
+        and ``COMMIT``."""
+        if self.sqlite:
+            raise RuntimeError("SQLite writes take the writer's turn in a transaction")
+        with self._autocommit.connect() as connection:
+            yield connection
 
     def session(self, *, write: bool = True) -> Session:
         return (self._write if write else self._read)()

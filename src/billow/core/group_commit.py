@@ -14,7 +14,11 @@ The batcher owns the savepoints of its items and returns each item's result or e
 A batcher may also have a ``prepare(database, items)`` method: it runs before the writer's turn,
 outside any transaction, so that work needing no database (building rows) is done while another
 process holds the turn; its result reaches the batcher as ``batcher(session, items, prepared)``.
-The batcher must check that what was prepared still holds, and may ignore it.
+The batcher must check that what was prepared still holds, and may ignore it. With a
+``commit_prepared(database, items, prepared)`` method too, the batcher is first offered to store
+items in transactions of its own, committed when it returns: it answers with each item's outcome,
+or :data:`LEFT` for the items the shared transaction is to store (unprepared), or ``None`` when it
+stores nothing for this database (what was prepared then reaches the batcher). It must not raise.
 
 On a SQLite file the group commit's commits never copy the write-ahead log into the database
 (a checkpoint): that would happen inside the writer's turn, holding off the other processes. The
@@ -40,6 +44,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 ItemT = TypeVar("ItemT")
 _STOP = object()
+LEFT = object()  # commit_prepared's answer for an item it did not store
 _log = logging.getLogger(__name__)
 
 # batcher(session, items) -> one result or exception per item, in order
@@ -181,9 +186,49 @@ class GroupCommit:
                 prepared[start] = None
         return prepared
 
+    def _commit_prepared(self, group: list[_Write[Any]], runs: list[tuple[int, int]],
+                         prepared: dict[int, Any]) -> list[_Write[Any]]:
+        """Offer each prepared run to its batcher's ``commit_prepared``; returns the writes it stored.
+        A run it answered for loses what was prepared (its items left take the usual path)."""
+        stored: list[_Write[Any]] = []
+        for start, end in runs:
+            commit = getattr(group[start].batcher, "commit_prepared", None)
+            if commit is None or prepared.get(start) is None:
+                continue
+            run = group[start:end]
+            try:
+                outcomes = commit(self._database, [w.item for w in run], prepared[start])
+            except Exception:  # a fault of the batcher's: the shared transaction stores them all
+                _log.exception("commit_prepared failed")
+                outcomes = [LEFT] * len(run)
+            if outcomes is None:  # not offered to this database
+                continue
+            del prepared[start]
+            for write, outcome in zip(run, outcomes, strict=True):
+                if outcome is LEFT:
+                    continue
+                if isinstance(outcome, BaseException):
+                    write.error = outcome
+                else:
+                    write.result = outcome
+                stored.append(write)
+        return stored
+
     def _commit(self, group: list[_Write[Any]]) -> None:
         runs = self._runs(group)
         prepared = self._prepare(group, runs)
+        stored = self._commit_prepared(group, runs, prepared)
+        if stored:
+            self._wake(stored)
+            gone = {id(write) for write in stored}
+            kept = {id(group[start]): (end - start, prepared[start]) for start, end in runs if start in prepared}
+            group = [write for write in group if id(write) not in gone]
+            if not group:
+                return
+            runs = self._runs(group)
+            # what was prepared for a run still whole (runs around a stored one may have merged)
+            prepared = {start: kept[id(group[start])][1] for start, end in runs
+                        if kept.get(id(group[start]), (0, None))[0] == end - start}
         try:
             with self._database.writer_turn(), self._database.unit_of_work(grouped=True) as session:
                 for start, end in runs:
@@ -215,6 +260,11 @@ class GroupCommit:
                 return
             group[0].error = exc
             group[0].result = None
+        self._wake(group)
+
+    @staticmethod
+    def _wake(group: list[_Write[Any]]) -> None:
+        """Hand each write its outcome: waiters of an event loop are woken once per loop."""
         loops: dict[asyncio.AbstractEventLoop, list[_Write[Any]]] = {}
         for write in group:
             if write.waiter is not None:

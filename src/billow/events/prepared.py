@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from billow.core.db import Database
@@ -103,23 +104,19 @@ def prepare(database: Database, organization_id: uuid.UUID, events: list[EventIn
 
 
 def ingest_prepared(session: Session, organization_id: uuid.UUID, prepared: Prepared) -> list[StoredEvent] | None:
-    """Store what was prepared; ``None``, having kept nothing, when it no longer holds (the catalog
-    changed, or a key is stored already: a retry, or a concurrent request).
+    """SQLite, in the writer's turn: store what was prepared; ``None``, having written nothing, when
+    it no longer holds (the catalog changed, or a key is stored already: a retry, or a concurrent
+    request). The keys are looked up under SQLite's write lock, and the rows go in only if none is
+    stored. (PostgreSQL: :func:`commit_prepared`; here ``None``.)
 
-    It needs no savepoint: what it writes is kept only once nothing can refuse its events (rows and
-    expressions were checked when prepared, keys are checked in the transaction). A failure after
-    that is the database's own; it raises out of the group commit's batcher, which then rolls the
-    whole transaction back and runs each request alone. Plain driver statements: SQLAlchemy's
-    execution context cost more than the database's work for a group of single events.
+    It needs no savepoint: it writes only once nothing can refuse its events (rows and expressions
+    were checked when prepared). A failure after that is the database's own; it raises out of the
+    group commit's batcher, which then rolls the whole transaction back and runs each request alone.
+    Plain driver statements: SQLAlchemy's execution context cost more than SQLite's work for a group
+    of single events.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        return _postgresql(session, organization_id, prepared)
-    return _sqlite(session, organization_id, prepared)
-
-
-def _sqlite(session: Session, organization_id: uuid.UUID, prepared: Prepared) -> list[StoredEvent] | None:
-    """In the writer's turn: the keys are looked up under SQLite's write lock, and the rows go in
-    only if none is stored."""
+    if session.get_bind().dialect.name != "sqlite":
+        return None
     if not prepared.holds(rebuild.current(session, organization_id, set(prepared.profiles))):
         return None
     fresh = prepared.new.events
@@ -140,10 +137,12 @@ def _sqlite(session: Session, organization_id: uuid.UUID, prepared: Prepared) ->
     return prepared.answers
 
 
-def _postgresql(session: Session, organization_id: uuid.UUID, prepared: Prepared) -> list[StoredEvent] | None:
-    """One statement (:func:`_postgresql_sql`): the events go in if the catalog revision is still the
-    one prepared for, skipping keys stored already, and their aggregates only if every event went
-    in. If some did not, those that did are deleted again before the usual path runs."""
+def commit_prepared(database: Database, organization_id: uuid.UUID, prepared: Prepared) -> list[StoredEvent] | None:
+    """PostgreSQL: store what was prepared with one statement that is a transaction of its own
+    (:func:`_postgresql_sql`), committed when this returns; ``None``, having kept nothing, when it no
+    longer holds. The events go in if the catalog revision is still the one prepared for, with
+    their aggregates; a key stored already (a retry, or a concurrent request) fails the whole
+    statement, and the usual path tells retries from conflicts."""
     fresh = prepared.new.events
     aggregates = store.linked(prepared.aggregates or store.Pending("postgresql", [], []),
                               [event.transaction_id for event in fresh])
@@ -152,11 +151,12 @@ def _postgresql(session: Session, organization_id: uuid.UUID, prepared: Prepared
                          store.json_rows(aggregates.partials), count]
     if aggregates.states:
         params += [store.json_rows(aggregates.states), count]
-    connection = session.connection()
-    inserted = connection.exec_driver_sql(_postgresql_sql(bool(aggregates.states)), tuple(params)).all()
-    if len(inserted) < count:
-        if inserted:  # their aggregates were not written
-            connection.exec_driver_sql("DELETE FROM events WHERE id = ANY(%s)", ([row[0] for row in inserted],))
+    try:
+        with database.single_statements() as connection:
+            inserted = connection.exec_driver_sql(_postgresql_sql(bool(aggregates.states)), tuple(params)).all()
+    except DBAPIError:  # a key stored already, most likely; any other failure the usual path meets too
+        return None
+    if len(inserted) < count:  # the catalog changed: nothing was written
         return None
     ids = {(transaction_id, subscription_id): id_ for id_, transaction_id, subscription_id in inserted}
     for answer in prepared.fresh:
@@ -167,9 +167,10 @@ def _postgresql(session: Session, organization_id: uuid.UUID, prepared: Prepared
 @lru_cache(maxsize=2)
 def _postgresql_sql(states: bool) -> str:
     """The events, then their aggregates (and value states), in one round trip: the aggregate rows
-    take the ids of the events they come from out of the insert's answer."""
+    take the ids of the events they come from out of the insert's answer, and are written only if
+    every event went in."""
     revision = " WHERE EXISTS (SELECT FROM organizations WHERE id = %s AND catalog_revision = %s)"
-    queries = [f"inserted AS ({pg_insert(revision)})",
+    queries = [f"inserted AS ({pg_insert(revision, skip_stored=False)})",
                f"partials AS ({store.upsert_sql('postgresql', 'partials', 'inserted')})"]
     if states:
         queries.append(f"states AS ({store.upsert_sql('postgresql', 'states', 'inserted')})")

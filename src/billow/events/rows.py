@@ -33,12 +33,13 @@ COLUMNS = ("organization_id", "lago_id", "transaction_id", "external_subscriptio
 
 
 
-def pg_insert(where: str = "") -> str:
+def pg_insert(where: str = "", *, skip_stored: bool = True) -> str:
     """PostgreSQL: the rows as one JSON parameter taken apart by the server (see billow.usage.store),
-    inserted if ``where`` holds; keys stored already are skipped. Returns the id of each row inserted,
-    with its key."""
-    return (f"INSERT INTO events ({', '.join(COLUMNS)}) {store.pg_rows_source(COLUMNS)}{where}"
-            " ON CONFLICT (organization_id, transaction_id, external_subscription_id) DO NOTHING"
+    inserted if ``where`` holds. Keys stored already are skipped, or fail the statement
+    (``skip_stored=False``). Returns the id of each row inserted, with its key."""
+    conflict = (" ON CONFLICT (organization_id, transaction_id, external_subscription_id) DO NOTHING"
+                if skip_stored else "")
+    return (f"INSERT INTO events ({', '.join(COLUMNS)}) {store.pg_rows_source(COLUMNS)}{where}{conflict}"
             " RETURNING id, transaction_id, external_subscription_id")
 
 

@@ -23,7 +23,15 @@ from sqlalchemy.orm import Session
 
 from billow.core.db import Database
 from billow.core.errors import ValidationFailed
-from billow.events.prepared import Prepared, apply_expressions, first_of_keys, ingest_prepared, prepare
+from billow.core.group_commit import LEFT
+from billow.events.prepared import (
+    Prepared,
+    apply_expressions,
+    commit_prepared,
+    first_of_keys,
+    ingest_prepared,
+    prepare,
+)
 from billow.events.rows import PG_INSERT, SQLITE_INSERT, NewRows, StoredEvent, new_rows
 from billow.events.schemas import Errors, EventIn
 from billow.models import BillableMetric, Subscription
@@ -208,6 +216,18 @@ class _IngestRequests:
     def prepare(self, database: Database, requests: list[IngestRequest]) -> list[Prepared | None]:
         return [prepare(database, chunk[0].organization_id, [e for request in chunk for e in request.events])
                 for chunk in _chunks(requests)]
+
+    def commit_prepared(self, database: Database, requests: list[IngestRequest],
+                        prepared: list[Prepared | None]) -> list[Any] | None:
+        """PostgreSQL: each prepared group of requests stored by a statement of its own (see
+        :func:`billow.events.prepared.commit_prepared`), or left to the shared transaction."""
+        if database.sqlite:
+            return None
+        outcomes: list[Any] = []
+        for chunk, ready in zip(_chunks(requests), prepared, strict=True):
+            stored = commit_prepared(database, chunk[0].organization_id, ready) if ready is not None else None
+            outcomes.extend(_split(chunk, stored) if stored is not None else [LEFT] * len(chunk))
+        return outcomes
 
     def __call__(self, session: Session, requests: list[IngestRequest],
                  prepared: list[Prepared | None] | None = None) -> list[list[StoredEvent] | Exception]:
