@@ -5,6 +5,7 @@ again when some of them could not go in."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -180,3 +181,28 @@ def test_a_failure_after_the_prepared_rows_went_in_keeps_nothing_twice(
     assert sorted(ids(database, org)) == ["a", "b", "c", "warm"]
     all_time = [row for row in aggregates(database, org) if row[1] == ALL_GRAIN]
     assert [row[4] for row in all_time] == [4]
+
+
+def test_a_key_a_concurrent_transaction_stores_fails_the_prepared_statement_whole(
+        api: httpx.Client, database: Database, org: Org) -> None:
+    """PostgreSQL: a key that another transaction inserts but has not committed yet passes the
+    prepared statement's lookup; the insert waits for that transaction, then fails on the key, and
+    the statement keeps nothing."""
+    if database.sqlite:
+        pytest.skip("SQLite's writers take turns: the prepared rows are written in a transaction")
+    metrics(api)
+    warm(database, org)
+    prepared = ready.prepare(database, org.id, [event("b", 6), event("a", 5)])
+    assert prepared is not None
+    answers: list[Any] = []
+    with database.unit_of_work() as session:
+        service.ingest(session, org.id, [event("a", 5)], batch=True)  # not committed yet
+        racing = threading.Thread(target=lambda: answers.append(ready.commit_prepared(database, org.id, prepared)))
+        racing.start()
+        racing.join(timeout=0.5)
+        assert racing.is_alive()  # waiting for this transaction
+    racing.join(timeout=30)
+    assert answers == [None]
+    assert sorted(ids(database, org)) == ["a", "warm"]
+    all_time = [row for row in aggregates(database, org) if row[1] == ALL_GRAIN]
+    assert [row[4] for row in all_time] == [2]
