@@ -98,9 +98,11 @@ def prepare(database: Database, organization_id: uuid.UUID, events: list[EventIn
         for seq, e in enumerate(fresh)])
     new = new_rows(organization_id, fresh, sqlite=database.sqlite)
     answers = [StoredEvent(lago_id, e.transaction_id, e.external_subscription_id, e.code, e.timestamp, e.properties,
-                           e.precise_total_amount_cents, new.now) for e, lago_id in zip(fresh, new.lago_ids, strict=True)]
+                           e.precise_total_amount_cents, new.now)
+               for e, lago_id in zip(fresh, new.lago_ids, strict=True)]
     position = {key: index for index, key in enumerate(first)}
-    return Prepared(revision, profiles, first, events, new, aggregates, answers, [answers[position[e.key]] for e in events])
+    return Prepared(revision, profiles, first, events, new, aggregates, answers,
+                    [answers[position[e.key]] for e in events])
 
 
 def ingest_prepared(session: Session, organization_id: uuid.UUID, prepared: Prepared) -> list[StoredEvent] | None:
