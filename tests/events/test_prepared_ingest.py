@@ -185,9 +185,9 @@ def test_a_failure_after_the_prepared_rows_went_in_keeps_nothing_twice(
 
 def test_a_key_a_concurrent_transaction_stores_fails_the_prepared_statement_whole(
         api: httpx.Client, database: Database, org: Org) -> None:
-    """PostgreSQL: a key that another transaction inserts but has not committed yet passes the
-    prepared statement's lookup; the insert waits for that transaction, then fails on the key, and
-    the statement keeps nothing."""
+    """PostgreSQL: the prepared statement's insert of a key that another transaction inserted but
+    has not committed yet waits for that transaction, then fails on the key, and the statement
+    keeps nothing."""
     if database.sqlite:
         pytest.skip("SQLite's writers take turns: the prepared rows are written in a transaction")
     metrics(api)
