@@ -89,6 +89,9 @@ def pg_rows_source(columns: tuple[str, ...]) -> str:
     return f"SELECT {values} FROM jsonb_array_elements(%s::jsonb) AS e"
 
 
+_SEQS = ("latest_seq", "last_seq")  # the seq column of each upsert's rows
+
+
 def _source(dialect: str, columns: tuple[str, ...], linked: str | None) -> str:
     if dialect == "sqlite":
         return f"VALUES ({', '.join(['?'] * len(columns))})"
@@ -102,9 +105,6 @@ def _source(dialect: str, columns: tuple[str, ...], linked: str | None) -> str:
     return (f"SELECT {values} FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS src(r, n)"
             f" LEFT JOIN {linked} AS e ON e.transaction_id = r->>{seq} AND e.external_subscription_id = r->>1"
             f" WHERE (SELECT count(*) FROM {linked}) = %s ORDER BY src.n")
-
-
-_SEQS = ("latest_seq", "last_seq")
 
 
 def _upsert_sql(dialect: str, table: str, columns: tuple[str, ...], conflict: str, updates: str,
