@@ -64,6 +64,10 @@ def test_an_overridden_amount_and_charge_price_billed_next_to_the_parent(
     assert fee_amounts(issued["plain"]) == [("subscription", "pro", 3500), ("charge", "calls", 24680)]
     assert fee_amounts(issued["deal"]) == [("subscription", "pro", 2000), ("charge", "calls", 4936)]
     assert [issued[name]["total_amount_cents"] for name in ("plain", "deal")] == [28180, 6936]
+    # The override's display name labels its charge's fee; the parent's charge has none: the metric's name.
+    labels = {name: [fee["item"]["invoice_display_name"] for fee in issued[name]["fees"]
+                     if fee["item"]["type"] == "charge"] for name in ("plain", "deal")}
+    assert labels == {"plain": ["calls"], "deal": ["Calls (deal)"]}
 
     # Editing the override later reprices the next period only: March's invoice keeps its fees.
     ok(api.put("subscriptions/deal", json={"subscription": {"plan_overrides": {"amount_cents": 2500}}}))

@@ -56,5 +56,8 @@ def test_llm_tokens_billed_per_million_in_the_customers_month(api: httpx.Client,
         (("model", "32k"), ("type", "output")): ("3000001", 48),
         (("model", "32k"), ("type", "input")): ("1", 6),
     }
+    # Each filter's display name labels its fee.
+    assert sorted(fee["item"]["filter_invoice_display_name"] for fee in invoice["fees"]
+                  if fee["item"]["type"] == "charge") == ["32k-input", "32k-output", "8k-input", "8k-output"]
     assert [fee["amount_cents"] for fee in invoice["fees"] if fee["item"]["type"] == "subscription"] == [0]
     assert (invoice["currency"], invoice["total_amount_cents"]) == ("USD", 66)

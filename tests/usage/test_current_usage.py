@@ -182,3 +182,36 @@ def test_events_nothing_bills_yet_are_listed(api: httpx.Client) -> None:
     assert api.post("billable_metrics", json={"billable_metric": {
         "name": "u", "code": "unknown_metric", "aggregation_type": "count_agg"}}).status_code == 200
     assert api.get("events", params={"unmatched": "true"}).json()["meta"]["total_count"] == 2
+
+
+def test_display_names_of_charges_and_filters_label_usage_as_they_are_now(api: httpx.Client) -> None:
+    """Display names label usage and fees: the names the charge and its filters have now, null when
+    they have none (renaming is not a pricing change, so it applies to the open period at once)."""
+    setup(
+        api,
+        metrics=[{"code": "calls", "aggregation_type": "count_agg"},
+                 {"code": "tokens", "aggregation_type": "sum_agg", "field_name": "tokens",
+                  "filters": [{"key": "model", "values": ["small", "large"]}]}],
+        charges=[{"code": "calls", "charge_model": "standard", "properties": {"amount": "0.01"}},
+                 {"code": "tokens", "charge_model": "standard", "properties": {"amount": "0.000002"},
+                  "invoice_display_name": "LLM tokens",
+                  "filters": [{"values": {"model": ["large"]}, "properties": {"amount": "0.00001"},
+                               "invoice_display_name": "Large model"}]}],
+    )
+    send(api, {"code": "calls", "timestamp": MARCH + 5},
+         {"code": "tokens", "timestamp": MARCH + 10, "properties": {"tokens": 1000, "model": "large"}},
+         {"code": "tokens", "timestamp": MARCH + 20, "properties": {"tokens": 500, "model": "small"}})
+
+    def labels() -> dict[str, Any]:
+        charges = {c["billable_metric"]["code"]: c for c in usage(api)["charges_usage"]}
+        return {code: (c["charge"]["invoice_display_name"],
+                       sorted((str(f["values"]), f["invoice_display_name"]) for f in c["filters"]))
+                for code, c in charges.items()}
+
+    assert labels() == {"calls": (None, []),
+                        "tokens": ("LLM tokens", [("None", None), ("{'model': ['large']}", "Large model")])}
+    charge = next(c for c in api.get("plans/p").json()["plan"]["charges"] if c["billable_metric_code"] == "tokens")
+    body = {"charge": {"invoice_display_name": "Tokens", "filters": [
+        {"values": {"model": ["large"]}, "properties": {"amount": "0.00001"}, "invoice_display_name": "Big model"}]}}
+    assert api.put(f"plans/p/charges/{charge['code']}", json=body).status_code == 200
+    assert labels()["tokens"] == ("Tokens", [("None", None), ("{'model': ['large']}", "Big model")])

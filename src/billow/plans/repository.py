@@ -125,3 +125,15 @@ def get_version(session: Session, plan_id: uuid.UUID, number: int) -> PlanVersio
     if found is None:
         raise NotFound("plan_version")
     return found
+
+
+def display_names(session: Session, charge_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str | None]:
+    """The ``invoice_display_name`` of these charges and of their filters, by id (deleted ones too)."""
+    if not charge_ids:
+        return {}
+    names: dict[uuid.UUID, str | None] = {}
+    for query in (select(Charge.id, Charge.invoice_display_name).where(Charge.id.in_(charge_ids)),
+                  select(ChargeFilter.id, ChargeFilter.invoice_display_name)
+                  .where(ChargeFilter.charge_id.in_(charge_ids))):
+        names.update((id_, name) for id_, name in session.execute(query))
+    return names

@@ -15,7 +15,7 @@ existing subscriptions keep their prices and only new subscriptions get the new 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -107,6 +107,7 @@ class FilterPrice:
     id: uuid.UUID
     values: dict[str, list[str]]
     properties: AnyProperties
+    invoice_display_name: str | None = None  # a label, not pricing: see with_display_names
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ class ChargePrice:
     properties: AnyProperties
     tax_codes: tuple[str, ...]
     filters: tuple[FilterPrice, ...]
+    invoice_display_name: str | None = None  # a label, not pricing: see with_display_names
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,19 @@ def typed(version: PlanVersion) -> PlanSnapshot:
         else CommitmentPrice(commitment["amount_cents"], tuple(commitment["tax_codes"])),
         usage_thresholds=tuple(ThresholdPrice(t["amount_cents"], t["recurring"]) for t in data["usage_thresholds"]),
     )
+
+
+def with_display_names(session: Session, snapshot: PlanSnapshot) -> PlanSnapshot:
+    """``snapshot`` with the display names its charges and their filters have now. Names label
+    fees and usage, they do not price: a version does not keep them (renaming a charge makes no
+    version), and every version shows the current name, as Lago does."""
+    names = repository.display_names(session, [charge.id for charge in snapshot.charges])
+    if not names:
+        return snapshot
+    return replace(snapshot, charges=tuple(
+        replace(charge, invoice_display_name=names.get(charge.id),
+                filters=tuple(replace(f, invoice_display_name=names.get(f.id)) for f in charge.filters))
+        for charge in snapshot.charges))
 
 
 def version_for_new_subscription(plan: Plan) -> int:

@@ -250,6 +250,7 @@ def serialize_bucket(bucket: BucketUsage, charge: ChargePrice, currency: str) ->
         "amount_currency": currency,
     }
     if charge.filters:  # the default bucket (events matching no filter) has no values
-        body["values"] = None if bucket.filter_index is None else charge.filters[bucket.filter_index].values
-        body["invoice_display_name"] = None
+        matched = None if bucket.filter_index is None else charge.filters[bucket.filter_index]
+        body["values"] = None if matched is None else matched.values
+        body["invoice_display_name"] = None if matched is None else matched.invoice_display_name
     return body

@@ -22,7 +22,7 @@ def _charge_out(usage: ChargeUsage, currency: str) -> dict[str, Any]:
         "amount_currency": currency,
         "pricing_unit_details": None,
         "charge": {"lago_id": str(charge.id), "code": charge.code, "charge_model": charge.charge_model,
-                   "invoice_display_name": None},
+                   "invoice_display_name": charge.invoice_display_name},
         "billable_metric": {"lago_id": str(metric.id), "name": metric.name, "code": metric.code,
                             "aggregation_type": metric.aggregation_type},
         "filters": [serialize_bucket(b, charge, currency) for b in usage.buckets

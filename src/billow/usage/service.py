@@ -170,8 +170,8 @@ def pricing_for(session: Session, organization_id: uuid.UUID, subscription: Subs
         in_session[(organization_id, subscription.plan_id, subscription.plan_version, known[0])] = known[1]
         return known[1]
     plan = subscription.plan
-    snapshot = versions.version_snapshot(session, plan, versions.effective_version(session, plan,
-                                                                                   subscription.plan_version))
+    snapshot = versions.with_display_names(session, versions.version_snapshot(
+        session, plan, versions.effective_version(session, plan, subscription.plan_version)))
     metric_ids = {charge.billable_metric_id for charge in snapshot.charges}
     metrics = {m.id: m for m in session.scalars(select(BillableMetric).where(BillableMetric.id.in_(metric_ids)))}
     codes = {code for charge in snapshot.charges for code in charge.tax_codes} | set(snapshot.tax_codes)
