@@ -41,6 +41,16 @@ def aggregates(database: Database, org: Org) -> list[tuple[Any, ...]]:
         return sorted(tuple(row) for row in rows)
 
 
+def all_time_as_rebuilt(database: Database, org: Org) -> list[tuple[Any, ...]]:
+    """(events, latest seq, latest value) of the all-time aggregate rows, once checked that a
+    rebuild from the raw events gives every aggregate row as it was."""
+    incremental = aggregates(database, org)
+    with database.unit_of_work() as session:
+        rebuild.rebuild_all(session, org.id)
+    assert aggregates(database, org) == incremental
+    return [(row[4], row[6], row[7]) for row in incremental if row[1] == ALL_GRAIN]
+
+
 def ids(database: Database, org: Org) -> dict[str, int]:
     with database.unit_of_work(write=False) as session:
         rows = session.execute(select(EventRow.transaction_id, EventRow.id).where(EventRow.organization_id == org.id))
@@ -89,12 +99,7 @@ def test_prepared_rows_equal_a_rebuild_from_the_raw_events(api: httpx.Client, da
     assert [s.transaction_id for s in stored] == ["a", "b", "c", "a"]
     assert stored[0] is stored[3]
     known = ids(database, org)
-    incremental = aggregates(database, org)
-    all_time = [row for row in incremental if row[1] == ALL_GRAIN]
-    assert [(row[4], row[6], row[7]) for row in all_time] == [(4, known["c"], 3)]
-    with database.unit_of_work() as session:
-        rebuild.rebuild_all(session, org.id)
-    assert aggregates(database, org) == incremental
+    assert all_time_as_rebuilt(database, org) == [(4, known["c"], 3)]
 
 
 def test_a_catalog_change_after_preparing_takes_the_usual_path(api: httpx.Client, database: Database,
@@ -142,12 +147,7 @@ def test_a_key_stored_meanwhile_among_new_ones_keeps_no_row_twice(api: httpx.Cli
     assert sorted(known) == ["a", "b", "c", "warm"]
     assert [s.transaction_id for s in stored] == ["b", "a", "c"]
     assert (stored[0].seq, stored[2].seq) == (known["b"], known["c"])
-    incremental = aggregates(database, org)
-    all_time = [row for row in incremental if row[1] == ALL_GRAIN]
-    assert [(row[4], row[6], row[7]) for row in all_time] == [(4, known["c"], 7)]
-    with database.unit_of_work() as session:
-        rebuild.rebuild_all(session, org.id)
-    assert aggregates(database, org) == incremental
+    assert all_time_as_rebuilt(database, org) == [(4, known["c"], 7)]
 
 
 def test_a_failure_after_the_prepared_rows_went_in_keeps_nothing_twice(

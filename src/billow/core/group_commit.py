@@ -189,7 +189,8 @@ class GroupCommit:
     def _commit_prepared(self, group: list[_Write[Any]], runs: list[tuple[int, int]],
                          prepared: dict[int, Any]) -> list[_Write[Any]]:
         """Offer each prepared run to its batcher's ``commit_prepared``; returns the writes it stored.
-        A run it answered for loses what was prepared (its items left take the usual path)."""
+        A run it answered for loses what was prepared (its items left take the usual path); once
+        any write is stored, every write left does."""
         stored: list[_Write[Any]] = []
         for start, end in runs:
             commit = getattr(group[start].batcher, "commit_prepared", None)
@@ -221,14 +222,10 @@ class GroupCommit:
         if stored:
             self._wake(stored)
             gone = {id(write) for write in stored}
-            kept = {id(group[start]): (end - start, prepared[start]) for start, end in runs if start in prepared}
             group = [write for write in group if id(write) not in gone]
             if not group:
                 return
-            runs = self._runs(group)
-            # what was prepared for a run still whole (runs around a stored one may have merged)
-            prepared = {start: kept[id(group[start])][1] for start, end in runs
-                        if kept.get(id(group[start]), (0, None))[0] == end - start}
+            runs, prepared = self._runs(group), {}
         try:
             with self._database.writer_turn(), self._database.unit_of_work(grouped=True) as session:
                 for start, end in runs:

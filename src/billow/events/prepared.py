@@ -149,8 +149,7 @@ def commit_prepared(database: Database, organization_id: uuid.UUID, prepared: Pr
     aggregates = store.linked(prepared.aggregates or store.Pending("postgresql", [], []),
                               [event.transaction_id for event in fresh])
     count = len(fresh)
-    org = str(organization_id)
-    params: list[Any] = [store.json_rows(prepared.new.rows), org, prepared.revision,
+    params: list[Any] = [store.json_rows(prepared.new.rows), str(organization_id), prepared.revision,
                          store.json_rows(aggregates.partials), count]
     if aggregates.states:
         params += [store.json_rows(aggregates.states), count]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -305,20 +305,20 @@ def pending(dialect: str, organization_id: uuid.UUID, profiles: dict[str, Profil
     )
 
 
+def _with_seqs(rows: list[tuple[Any, ...]], index: int, seq: Callable[[int], Any]) -> list[tuple[Any, ...]]:
+    """``rows`` with ``seq(position)`` in place of each seq (column ``index``) they carry."""
+    return [row if row[index] is None else (*row[:index], seq(row[index]), *row[index + 1:]) for row in rows]
+
+
 def linked(rows: Pending, transaction_ids: list[str]) -> Pending:
     """``rows``, made with positions as seqs, with the transaction id of the event at each position
     in place of its seq (for :func:`upsert_sql` with ``linked``)."""
-    def link(items: list[tuple[Any, ...]], index: int) -> list[tuple[Any, ...]]:
-        return [row if row[index] is None else (*row[:index], transaction_ids[row[index]], *row[index + 1:])
-                for row in items]
-    return Pending(rows.dialect, link(rows.partials, _PARTIAL_SEQ), link(rows.states, _STATE_SEQ))
+    return Pending(rows.dialect, _with_seqs(rows.partials, _PARTIAL_SEQ, transaction_ids.__getitem__),
+                   _with_seqs(rows.states, _STATE_SEQ, transaction_ids.__getitem__))
 
 
 def _offset(rows: list[tuple[Any, ...]], index: int, seq_offset: int) -> list[tuple[Any, ...]]:
-    if not seq_offset:
-        return rows
-    return [row if row[index] is None else (*row[:index], row[index] + seq_offset, *row[index + 1:])
-            for row in rows]
+    return _with_seqs(rows, index, lambda seq: seq + seq_offset) if seq_offset else rows
 
 
 def write(session: Session, rows: Pending | None, seq_offset: int = 0) -> None:
