@@ -36,7 +36,9 @@ def test_any_body_reads_as_the_standard_library_reads_it_with_decimals(value: An
 
 
 @pytest.mark.parametrize("body", [b'{"n": 12345678901234567890123}', b'{"v": 1.10}', b'{"v": 1e3}',
-                                  b'{"v": NaN}', b'\xef\xbb\xbf{"a": 1}', b'["\\ud800"]', b'{"a": 1, "a": 2}'])
+                                  b'{"v": NaN}', b'\xef\xbb\xbf{"a": 1}', b'["\\ud800"]', b'{"a": 1, "a": 2}',
+                                  b'[[1, {"a": [2, {"b": 2.50}]}]]', b'[1, [18446744073709551616]]', b'2.0',
+                                  b'{"v": -9223372036854775809}', b'{"v": "1.5", "w": 1e400}'])
 def test_bodies_orjson_would_read_otherwise_read_exactly(body: bytes) -> None:
     assert typed(jsontext.loads(body)) == typed(json.loads(body, parse_float=Decimal))
 

@@ -53,7 +53,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from billow.main import create_app
-    from billow.serving import HttpProtocol, serve_processes
+    from billow.serving import HttpProtocol, serve_processes, settle_heap
 
     database = _database(settings)
     prepare(settings, database)
@@ -70,8 +70,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         if args.workers > 1:  # each server process builds its own app from the same BILLOW_* settings
             serve_processes(host, port, args.workers, settings.log_level)
         else:
-            uvicorn.run(create_app(settings, database=database), host=host, port=port, log_level=settings.log_level,
-                        http=HttpProtocol)
+            app = create_app(settings, database=database)
+            settle_heap()
+            uvicorn.run(app, host=host, port=port, log_level=settings.log_level, http=HttpProtocol)
     finally:  # uvicorn returns on SIGTERM/SIGINT: let the job in hand finish, claim no more
         if worker is not None:
             worker.stop()
