@@ -176,28 +176,37 @@ def upsert_sql(dialect: str, name: str, linked: str | None = None) -> str:
 
 class _Values:
     """Python values -> the texts the driver sends for the project's column types (SQLite's
-    storage, ISO texts in PostgreSQL's JSON rows), remembered: one write repeats the same
-    organization and buckets on many rows."""
+    storage, ISO texts in PostgreSQL's JSON rows). Organizations and buckets repeat from one write
+    to the next: their texts are kept (one table per dialect, emptied when it grows large)."""
+
+    _KEPT = 50_000
 
     def __init__(self, dialect: str):
         sqlite = dialect == "sqlite"
         self._uuid = sqlite_uuid if sqlite else str
-        self._instant = sqlite_datetime if sqlite else datetime.isoformat
+        self.instant = sqlite_datetime if sqlite else datetime.isoformat  # an event's own instant: not kept
         self._texts: dict[Any, str] = {}
 
     def uuid(self, value: uuid.UUID) -> str:
         text = self._texts.get(value)
         if text is None:
-            text = self._texts[value] = self._uuid(value)
+            text = self._keep(value, self._uuid(value))
         return text
 
-    def instant(self, value: datetime | None) -> str | None:
-        if value is None:
-            return None
+    def bucket(self, value: datetime) -> str:
         text = self._texts.get(value)
         if text is None:
-            text = self._texts[value] = self._instant(value)
+            text = self._keep(value, self.instant(value))
         return text
+
+    def _keep(self, value: Any, text: str) -> str:
+        if len(self._texts) >= self._KEPT:
+            self._texts.clear()
+        self._texts[value] = text
+        return text
+
+
+_VALUES = {dialect: _Values(dialect) for dialect in ("sqlite", "postgresql")}
 
 
 def _decimal(value: Decimal | None) -> str | None:
@@ -206,9 +215,9 @@ def _decimal(value: Decimal | None) -> str | None:
 
 def _partial_row(values: _Values, org: Any, key: tuple[Any, ...], part: Partial) -> tuple[Any, ...]:
     sub, code, grain, bucket, dims = key
-    latest_at, latest_seq = part.latest_key if part.latest_key else (None, None)
-    return (org, sub, code, int(grain), values.instant(bucket), dims, part.events, part.counted,
-            str(part.total), _decimal(part.maximum), values.instant(latest_at), latest_seq,
+    latest = part.latest_key
+    return (org, sub, code, grain, values.bucket(bucket), dims, part.events, part.counted,
+            str(part.total), _decimal(part.maximum), latest and values.instant(latest[0]), latest and latest[1],
             _decimal(part.latest_value), str(part.tail))
 
 
@@ -227,11 +236,19 @@ def exclude_writers(session: Session) -> None:
         session.execute(text(f"LOCK TABLE {names} IN SHARE ROW EXCLUSIVE MODE"))
 
 
+_HOUR, _DAY, _MONTH = int(Grain.HOUR), int(Grain.DAY), int(Grain.MONTH)
+
+
 @lru_cache(maxsize=4096)
 def _buckets(timestamp_hour: datetime) -> tuple[tuple[int, datetime], ...]:
-    """The (grain, bucket) of every coarser row an hour's partial is added to."""
-    return ((Grain.DAY, Grain.DAY.start(timestamp_hour)), (Grain.MONTH, Grain.MONTH.start(timestamp_hour)),
+    """The (grain, bucket) of every coarser row an hour's partial is added to (plain integers)."""
+    return ((_DAY, Grain.DAY.start(timestamp_hour)), (_MONTH, Grain.MONTH.start(timestamp_hour)),
             (ALL_GRAIN, ALL_TIME))
+
+
+@lru_cache(maxsize=4096)
+def _end(grain: int, bucket: datetime) -> datetime:
+    return Grain(grain).end(bucket)
 
 
 @dataclass
@@ -267,7 +284,7 @@ def pending(dialect: str, organization_id: uuid.UUID, profiles: dict[str, Profil
         by_hour[(item.external_subscription_id, item.code, profile.dims(event.properties), hour)].append(event)
     if not by_hour:
         return None
-    values = _Values(dialect)
+    values = _VALUES[dialect]
     org = values.uuid(organization_id)
     # Keys leave the organization out (one per call): hashing its UUID cost more than the rest.
     rows: dict[tuple[Any, ...], Partial] = {}
@@ -277,29 +294,31 @@ def pending(dialect: str, organization_id: uuid.UUID, profiles: dict[str, Profil
         profile = profiles[code]
         part = partial_of(profile.field_name, events, hour + HOUR, present=profile.keeps_values,
                           tail=profile.keeps_tail)
-        rows[(sub, code, Grain.HOUR, hour, dims)] = part
+        rows[(sub, code, _HOUR, hour, dims)] = part
         for grain, bucket in _buckets(hour):
             coarser[(sub, code, grain, bucket, dims)].append(part)
         if profile.keeps_values and profile.field_name:
             for state in value_states(profile.field_name, events).values():
-                for grain, bucket in ((Grain.HOUR, hour), *_buckets(hour)):
+                for grain, bucket in ((_HOUR, hour), *_buckets(hour)):
                     key = (sub, code, grain, bucket, dims, state.value)
                     known = states.get(key)
                     if known is None or state.last_key > known.last_key:
                         states[key] = state
     for key, parts in coarser.items():
         grain, bucket, tail = key[2], key[3], profiles[key[1]].keeps_tail
-        if grain == ALL_GRAIN:  # no end to measure level-seconds to: its tail is not kept
+        if len(parts) == 1 and not tail:  # what merge would give, but for an end no row keeps
+            rows[key] = parts[0]
+        elif grain == ALL_GRAIN:  # no end to measure level-seconds to: its tail is not kept
             rows[key] = merge(parts, max(p.end for p in parts), tail=False)
         else:
-            rows[key] = merge(parts, Grain(grain).end(bucket), tail=tail)
+            rows[key] = merge(parts, _end(grain, bucket), tail=tail)
     # A stable order: concurrent writers on PostgreSQL lock rows in the same order (no deadlock).
     # SQLite's writers take turns: any order does.
     order = (lambda items: items) if dialect == "sqlite" else sorted
     return Pending(
         dialect,
         [_partial_row(values, org, key, part) for key, part in order(rows.items())],
-        [(org, sub, code, int(grain), values.instant(bucket), dims, value, values.instant(state.last_key[0]),
+        [(org, sub, code, grain, values.bucket(bucket), dims, value, values.instant(state.last_key[0]),
           state.last_key[1], state.added)
          for (sub, code, grain, bucket, dims, value), state in order(states.items())],
     )
