@@ -144,6 +144,12 @@ def cpu_seconds(select: Any) -> float:
     return total / ticks
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) so far of the process ``pid``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def postgres_cpu_seconds() -> float:
     """CPU time so far of every PostgreSQL server process on the machine (the benchmarks' own)."""
     return cpu_seconds(lambda _fields, name: name.endswith("(postgres"))

@@ -13,7 +13,8 @@ and prints events/s, requests/s and p50/p99 request latency for (a) and (b). It 
 raw insert ceiling of the same rows as (a) into the ``events`` table of a fresh database migrated
 with ``python -m billow.cli migrate`` (same table, same indexes): one ``COPY events (...) FROM
 STDIN`` transaction on PostgreSQL, one ``executemany`` transaction on SQLite, and prints the ratio
-batch events/s / raw events/s. Finally it checks that the events stored equal the events
+batch events/s / raw events/s, then the database's own share of the server's writes (and on
+PostgreSQL the CPU an event each takes: see bench/README.md). Finally it checks that the events stored equal the events
 acknowledged (exactly once), in the events table and in the usage aggregates.
 
 Loops are bounded: each client sends a fixed number of requests (``--seconds`` can stop them
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import resource
 import socket
@@ -47,6 +49,9 @@ import common
 from sqlalchemy import create_engine, func, select
 
 from billow.core.db import Database, make_engine
+from billow.events.prepared import postgresql_statement
+from billow.events.rows import new_rows
+from billow.events.schemas import parse_event
 from billow.models import Event as EventRow
 from billow.models import UsageAggregate
 from billow.pricing.aggregation import Event as UsageEvent
@@ -209,23 +214,35 @@ def raw_ceiling_sqlite(url: str, organization_id: str, events: list[dict[str, An
     return len(rows) / seconds
 
 
+def backend_cpu_seconds(connection: Any) -> float:
+    """CPU time so far of the PostgreSQL process serving ``connection`` (same machine)."""
+    return common.process_cpu_seconds(connection.info.backend_pid)
+
+
 def raw_ceiling_postgres(url: str, organization_id: str, events: list[dict[str, Any]]) -> float:
+    return raw_copy_postgres(url, organization_id, events)[0]
+
+
+def raw_copy_postgres(url: str, organization_id: str, events: list[dict[str, Any]]) -> tuple[float, float]:
+    """(events/s, PostgreSQL CPU seconds an event) of one ``COPY`` transaction of the rows."""
     import psycopg
 
     engine = create_engine(url)
     rows = native_rows(engine.dialect, organization_id, events)
     engine.dispose()
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as connection:
+        cpu = backend_cpu_seconds(connection)
         began = time.perf_counter()
         with connection.transaction(), connection.cursor() as cursor, \
                 cursor.copy(f"COPY events ({', '.join(COLUMNS)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
         seconds = time.perf_counter() - began
+        cpu = backend_cpu_seconds(connection) - cpu
         stored = connection.execute("SELECT count(*) FROM events").fetchone()[0]  # type: ignore[index]
     if stored != len(rows):
         raise RuntimeError(f"raw COPY stored {stored} rows of {len(rows)}")
-    return len(rows) / seconds
+    return len(rows) / seconds, cpu / len(rows)
 
 
 # The same rows plus the aggregate upserts the server makes for each batch of 100 (the rows of
@@ -269,24 +286,35 @@ def with_aggregates_sqlite(url: str, organization_id: str, events: list[dict[str
     return len(rows) / seconds
 
 
-def with_aggregates_postgres(url: str, organization_id: str, events: list[dict[str, Any]]) -> float:
+def statements_postgres(url: str, organization_id: str, events: list[dict[str, Any]],
+                        aggregates: bool) -> tuple[float, float]:
+    """(events/s, PostgreSQL CPU seconds an event) of the server's own statement for each batch of
+    100 (billow.events.prepared.postgresql_statement: the events and their aggregates, a
+    transaction each), sent one after the other on one connection, its rows built beforehand.
+    ``aggregates=False``: the same statement with no aggregate rows (the events alone)."""
     import psycopg
 
-    engine = create_engine(url)
-    rows = native_rows(engine.dialect, organization_id, events)
-    engine.dispose()
-    pending = [store.json_rows(part.partials) for part in aggregate_rows("postgresql", organization_id, events)]
-    upsert = store.upsert_sql("postgresql", "partials")
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as connection:
+    org = uuid.UUID(organization_id)
+    statements = []
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as connection:
+        revision = connection.execute("SELECT catalog_revision FROM organizations WHERE id = %s",
+                                      (org,)).fetchone()[0]  # type: ignore[index]
+        for start in range(0, len(events), 100):
+            batch = [parse_event(e, common.now()) for e in events[start:start + 100]]
+            rows = store.pending("postgresql", org, PROFILES, [  # seqs: positions, as the server prepares them
+                store.Stored(e.external_subscription_id, e.code, UsageEvent(e.transaction_id, e.timestamp, e.properties,
+                                                                            position))
+                for position, e in enumerate(batch)]) if aggregates else None
+            statements.append(postgresql_statement(org, revision, new_rows(org, batch, sqlite=False), rows))
+        cpu = backend_cpu_seconds(connection)
         began = time.perf_counter()
-        with connection.transaction(), connection.cursor() as cursor:
-            with cursor.copy(f"COPY events ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            for text in pending:
-                cursor.execute(upsert, (text,))
+        for sql, params in statements:
+            stored = connection.execute(sql, params, prepare=True).fetchall()
+            if len(stored) != 100:
+                raise RuntimeError(f"the statement stored {len(stored)} events of 100")
         seconds = time.perf_counter() - began
-    return len(rows) / seconds
+        cpu = backend_cpu_seconds(connection) - cpu
+    return len(events) / seconds, cpu / len(events)
 
 
 # ---- exactly once --------------------------------------------------------------------------------
@@ -302,6 +330,31 @@ def stored_counts(url: str) -> tuple[int, int]:
         return int(events or 0), int(aggregated or 0)
     finally:
         database.dispose()
+
+
+def postgresql_ceilings(database_url: Callable[[str], str], rows: list[dict[str, Any]], batch: Phase,
+                        clients: int) -> tuple[float, float]:
+    """The raw ``COPY`` ceiling, the server's statements alone, and the CPU an event each takes,
+    against the CPU an event that 0.6 x the ceiling leaves on this machine's cores."""
+    urls = {name: database_url(name) for name in ("raw", "aggregates", "events")}
+    raw, raw_cpu = raw_copy_postgres(urls["raw"], common.migrated_with_org(urls["raw"]), rows)
+    print(f"  raw ceiling    {raw:>10,.0f} events/s ({len(rows)} rows, COPY FROM STDIN, one transaction, fresh migrated"
+          f" database; PostgreSQL CPU {raw_cpu * 1e6:.1f} us an event)")
+    print(f"  ratio batch / raw ceiling: {batch.events_per_second / raw:.2f}")
+    statements, statements_cpu = statements_postgres(urls["aggregates"], common.migrated_with_org(urls["aggregates"]),
+                                                     rows, aggregates=True)
+    alone, alone_cpu = statements_postgres(urls["events"], common.migrated_with_org(urls["events"]), rows,
+                                           aggregates=False)
+    print(f"  the server's statement for each batch of 100, one after the other on one connection: {statements:,.0f}"
+          f" events/s, PostgreSQL CPU {statements_cpu * 1e6:.1f} us an event (the database's share alone:"
+          f" {statements / raw:.2f} x raw); with no aggregate rows: {alone:,.0f} events/s, {alone_cpu * 1e6:.1f} us")
+    cores = os.cpu_count() or 1
+    acknowledged = max(batch.acknowledged, 1)
+    used = [batch.server_cpu / acknowledged, batch.database_cpu / acknowledged, batch.client_cpu / acknowledged]
+    print(f"  CPU an event in the batch phase: server {used[0] * 1e6:.1f} + PostgreSQL {used[1] * 1e6:.1f} + load"
+          f" generator {used[2] * 1e6:.1f} = {sum(used) * 1e6:.1f} us; 0.6 x raw on {cores} cores leaves"
+          f" {cores / (0.6 * raw) * 1e6:.1f} us an event for all three ({clients} clients)")
+    return raw, statements
 
 
 # ---- one database --------------------------------------------------------------------------------
@@ -356,22 +409,20 @@ def bench_database(kind: str, url: str, raw_url: Callable[..., str], args: argpa
           f"retry of {retry.requests} batches: {retry.acknowledged} events re-acknowledged, not re-counted"
           f" -> {'OK' if exactly_once and not retry.failures else 'MISMATCH'}")
 
-    ceiling_url = raw_url()
-    organization_id = common.migrated_with_org(ceiling_url)
     acked_rows = batch_events  # the rows of phase (a), all acknowledged when it reports no failures
-    raw = (raw_ceiling_postgres if kind == "postgresql" else raw_ceiling_sqlite)(ceiling_url, organization_id,
-                                                                                 acked_rows)
-    method = "COPY FROM STDIN, one transaction" if kind == "postgresql" else "executemany, one transaction"
+    if kind == "postgresql":
+        raw, with_aggregates = postgresql_ceilings(raw_url, acked_rows, batch, args.clients)
+    else:
+        raw = raw_ceiling_sqlite(raw_url("raw"), common.migrated_with_org(raw_url("raw")), acked_rows)
+        print(f"  raw ceiling    {raw:>10,.0f} events/s ({len(acked_rows)} rows, executemany, one transaction,"
+              " fresh migrated database)")
+        print(f"  ratio batch / raw ceiling: {batch.events_per_second / raw:.2f}")
+        with_aggregates = with_aggregates_sqlite(raw_url("aggregates"), common.migrated_with_org(raw_url("aggregates")),
+                                                 acked_rows)
+        print(f"  raw ceiling with the aggregate upserts of each batch of 100: {with_aggregates:,.0f} events/s"
+              f" (the database's share alone: {with_aggregates / raw:.2f} x raw; batch / it: "
+              f"{batch.events_per_second / with_aggregates:.2f})")
     ratio = batch.events_per_second / raw
-    print(f"  raw ceiling    {raw:>10,.0f} events/s ({len(acked_rows)} rows, {method}, fresh migrated database)")
-    print(f"  ratio batch / raw ceiling: {ratio:.2f}")
-    aggregates_url = raw_url(fresh=True)
-    organization_id = common.migrated_with_org(aggregates_url)
-    with_aggregates = (with_aggregates_postgres if kind == "postgresql" else with_aggregates_sqlite)(
-        aggregates_url, organization_id, acked_rows)
-    print(f"  raw ceiling with the aggregate upserts of each batch of 100: {with_aggregates:,.0f} events/s"
-          f" (the database's share alone: {with_aggregates / raw:.2f} x raw; batch / it: "
-          f"{batch.events_per_second / with_aggregates:.2f})")
     return {"db": kind, "batch": batch.events_per_second, "single": single.events_per_second, "raw": raw,
             "ratio": ratio, "with_aggregates": with_aggregates, "exactly_once": exactly_once}
 
@@ -382,7 +433,7 @@ def existing_postgresql(url: str) -> Iterator[common.PostgreSQL]:
     benchmark's databases are created in it, and dropped afterwards."""
     import psycopg
 
-    names = ("billow_ingest_bench", "billow_raw", "billow_aggregates")
+    names = ("billow_ingest_bench", "billow_raw", "billow_aggregates", "billow_events")
     pg = common.PostgreSQL("", 0, url)
 
     def drop() -> None:
@@ -423,18 +474,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.db in ("sqlite", "both"):
         with common.sqlite_file("server.db") as url, common.sqlite_file("raw.db") as raw_url, \
                 common.sqlite_file("aggregates.db") as aggregates_url:
-            results.append(bench_database("sqlite", url, lambda fresh=False: aggregates_url if fresh else raw_url,
-                                          args))
+            files = {"raw": raw_url, "aggregates": aggregates_url}
+            results.append(bench_database("sqlite", url, files.__getitem__, args))
     if args.db in ("postgres", "both"):
         with (existing_postgresql(args.pg_url) if args.pg_url else common.postgresql()) as pg:
             results.append(bench_database(
                 "postgresql", pg.url,
-                lambda fresh=False: pg.create_database("billow_aggregates" if fresh else "billow_raw"), args))
+                lambda name: pg.create_database(f"billow_{name}"), args))
     print("\nsummary")
     for r in results:
         print(f"  {r['db']:<10} batch {r['batch']:>9,.0f} events/s   single {r['single']:>7,.0f} events/s"
               f"   raw ceiling {r['raw']:>9,.0f} events/s   batch/raw {r['ratio']:.2f}"
-              f"   raw with aggregates {r['with_aggregates']:>9,.0f} events/s"
+              f"   the database's share alone {r['with_aggregates']:>9,.0f} events/s"
               f"   exactly once {'OK' if r['exactly_once'] else 'MISMATCH'}")
     return 0 if all(r["exactly_once"] for r in results) else 1
 

@@ -141,29 +141,36 @@ def ingest_prepared(session: Session, organization_id: uuid.UUID, prepared: Prep
 
 def commit_prepared(database: Database, organization_id: uuid.UUID, prepared: Prepared) -> list[StoredEvent] | None:
     """PostgreSQL: store what was prepared with one statement that is a transaction of its own
-    (:func:`_postgresql_sql`), committed when this returns; ``None``, having kept nothing, when it no
-    longer holds. The events go in, with their aggregates, if the catalog revision is still the one
-    prepared for; a key stored already (a retry, or a concurrent request) fails the whole statement.
-    The usual path then tells retries from conflicts."""
-    fresh = prepared.new.events
-    aggregates = store.linked(prepared.aggregates or store.Pending("postgresql", [], []),
-                              [event.transaction_id for event in fresh])
-    count = len(fresh)
-    params: list[Any] = [store.json_rows(prepared.new.rows), str(organization_id), prepared.revision,
-                         store.json_rows(aggregates.partials), count]
-    if aggregates.states:
-        params += [store.json_rows(aggregates.states), count]
+    (:func:`postgresql_statement`), committed when this returns; ``None``, having kept nothing, when
+    it no longer holds. The events go in, with their aggregates, if the catalog revision is still the
+    one prepared for; a key stored already (a retry, or a concurrent request) fails the whole
+    statement. The usual path then tells retries from conflicts."""
+    sql, params = postgresql_statement(organization_id, prepared.revision, prepared.new, prepared.aggregates)
     try:
         with database.single_statements() as connection:
-            inserted = connection.exec_driver_sql(_postgresql_sql(bool(aggregates.states)), tuple(params)).all()
+            inserted = connection.exec_driver_sql(sql, params).all()
     except DBAPIError:  # a key stored already, most likely; any other failure the usual path meets too
         return None
-    if len(inserted) < count:  # the catalog changed: nothing was written
+    if len(inserted) < len(prepared.new.events):  # the catalog changed: nothing was written
         return None
     ids = {(transaction_id, subscription_id): id_ for id_, transaction_id, subscription_id in inserted}
     for answer in prepared.fresh:
         answer.seq = ids[(answer.transaction_id, answer.external_subscription_id)]
     return prepared.answers
+
+
+def postgresql_statement(organization_id: uuid.UUID, revision: int, new: NewRows,
+                         aggregates: store.Pending | None) -> tuple[str, tuple[Any, ...]]:
+    """The statement that stores ``new`` events and their ``aggregates`` (rows made with positions
+    as seqs) if the organization's catalog is at ``revision``, and its parameters."""
+    fresh = new.events
+    linked = store.linked(aggregates or store.Pending("postgresql", [], []), [event.transaction_id for event in fresh])
+    count = len(fresh)
+    params: list[Any] = [store.json_rows(new.rows), str(organization_id), revision, store.json_rows(linked.partials),
+                         count]
+    if linked.states:
+        params += [store.json_rows(linked.states), count]
+    return _postgresql_sql(bool(linked.states)), tuple(params)
 
 
 @lru_cache(maxsize=2)
