@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, bindparam, or_, select, text
 from sqlalchemy.orm import Session
 
-from billow.core.db import Database
+from billow.core.db import CUSTOM_PLANS, Database
 from billow.core.errors import ValidationFailed
 from billow.core.group_commit import LEFT
 from billow.events.prepared import (
@@ -68,9 +68,13 @@ _EXISTING_POSTGRESQL = text(
 )
 
 
+_CUSTOM_PLANS = text(f"SET LOCAL {CUSTOM_PLANS}")
+
+
 def _existing_postgresql(session: Session, organization_id: uuid.UUID,
                          events: list[EventIn]) -> dict[tuple[str, str], Any]:
     ids = sorted({event.transaction_id for event in events})
+    session.execute(_CUSTOM_PLANS)  # for the rest of this transaction (see billow.core.db.CUSTOM_PLANS)
     statement = select(EventRow).from_statement(
         _EXISTING_POSTGRESQL.bindparams(transaction_ids=ids, organization_id=organization_id))
     rows = session.scalars(statement)
