@@ -183,26 +183,17 @@ class _Values:
 
     def __init__(self, dialect: str):
         sqlite = dialect == "sqlite"
-        self._uuid = sqlite_uuid if sqlite else str
+        self.uuid = sqlite_uuid if sqlite else str
         self.instant = sqlite_datetime if sqlite else datetime.isoformat  # an event's own instant: not kept
         self._texts: dict[Any, str] = {}
 
-    def uuid(self, value: uuid.UUID) -> str:
+    def kept(self, value: Any, text_of: Callable[[Any], str]) -> str:
+        """``text_of(value)``, remembered."""
         text = self._texts.get(value)
         if text is None:
-            text = self._keep(value, self._uuid(value))
-        return text
-
-    def bucket(self, value: datetime) -> str:
-        text = self._texts.get(value)
-        if text is None:
-            text = self._keep(value, self.instant(value))
-        return text
-
-    def _keep(self, value: Any, text: str) -> str:
-        if len(self._texts) >= self._KEPT:
-            self._texts.clear()
-        self._texts[value] = text
+            if len(self._texts) >= self._KEPT:
+                self._texts.clear()
+            text = self._texts[value] = text_of(value)
         return text
 
 
@@ -216,7 +207,7 @@ def _decimal(value: Decimal | None) -> str | None:
 def _partial_row(values: _Values, org: Any, key: tuple[Any, ...], part: Partial) -> tuple[Any, ...]:
     sub, code, grain, bucket, dims = key
     latest = part.latest_key
-    return (org, sub, code, grain, values.bucket(bucket), dims, part.events, part.counted,
+    return (org, sub, code, grain, values.kept(bucket, values.instant), dims, part.events, part.counted,
             str(part.total), _decimal(part.maximum), latest and values.instant(latest[0]), latest and latest[1],
             _decimal(part.latest_value), str(part.tail))
 
@@ -285,7 +276,7 @@ def pending(dialect: str, organization_id: uuid.UUID, profiles: dict[str, Profil
     if not by_hour:
         return None
     values = _VALUES[dialect]
-    org = values.uuid(organization_id)
+    org = values.kept(organization_id, values.uuid)
     # Keys leave the organization out (one per call): hashing its UUID cost more than the rest.
     rows: dict[tuple[Any, ...], Partial] = {}
     coarser: dict[tuple[Any, ...], list[Partial]] = defaultdict(list)
@@ -318,7 +309,7 @@ def pending(dialect: str, organization_id: uuid.UUID, profiles: dict[str, Profil
     return Pending(
         dialect,
         [_partial_row(values, org, key, part) for key, part in order(rows.items())],
-        [(org, sub, code, grain, values.bucket(bucket), dims, value, values.instant(state.last_key[0]),
+        [(org, sub, code, grain, values.kept(bucket, values.instant), dims, value, values.instant(state.last_key[0]),
           state.last_key[1], state.added)
          for (sub, code, grain, bucket, dims, value), state in order(states.items())],
     )
