@@ -219,10 +219,6 @@ def backend_cpu_seconds(connection: Any) -> float:
     return common.process_cpu_seconds(connection.info.backend_pid)
 
 
-def raw_ceiling_postgres(url: str, organization_id: str, events: list[dict[str, Any]]) -> float:
-    return raw_copy_postgres(url, organization_id, events)[0]
-
-
 def raw_copy_postgres(url: str, organization_id: str, events: list[dict[str, Any]]) -> tuple[float, float]:
     """(events/s, PostgreSQL CPU seconds an event) of one ``COPY`` transaction of the rows."""
     import psycopg
@@ -252,18 +248,21 @@ PROFILES = {"calls": Profile("calls", "count_agg", None, None, ()),
             "tokens": Profile("tokens", "sum_agg", "tokens", None, ("model",))}
 
 
+def batch_aggregates(dialect: str, organization_id: uuid.UUID, events: list[dict[str, Any]],
+                     first_seq: int) -> store.Pending:
+    """The aggregate rows the server makes for one batch, its events' seqs from ``first_seq`` on."""
+    rows = store.pending(dialect, organization_id, PROFILES, [
+        store.Stored(e["external_subscription_id"], e["code"],
+                     UsageEvent(e["transaction_id"], datetime.fromtimestamp(e["timestamp"], UTC), e["properties"], seq))
+        for seq, e in enumerate(events, start=first_seq)])
+    assert rows is not None
+    return rows
+
+
 def aggregate_rows(dialect: str, organization_id: str, events: list[dict[str, Any]]) -> list[store.Pending]:
     org = uuid.UUID(organization_id)
-    pending = []
-    for start in range(0, len(events), 100):
-        stored = [store.Stored(e["external_subscription_id"], e["code"],
-                               UsageEvent(e["transaction_id"], datetime.fromtimestamp(e["timestamp"], UTC),
-                                          e["properties"], seq))
-                  for seq, e in enumerate(events[start:start + 100], start=start + 1)]
-        rows = store.pending(dialect, org, PROFILES, stored)
-        assert rows is not None
-        pending.append(rows)
-    return pending
+    return [batch_aggregates(dialect, org, events[start:start + 100], start + 1)
+            for start in range(0, len(events), 100)]
 
 
 def with_aggregates_sqlite(url: str, organization_id: str, events: list[dict[str, Any]]) -> float:
@@ -300,11 +299,9 @@ def statements_postgres(url: str, organization_id: str, events: list[dict[str, A
         revision = connection.execute("SELECT catalog_revision FROM organizations WHERE id = %s",
                                       (org,)).fetchone()[0]  # type: ignore[index]
         for start in range(0, len(events), 100):
-            batch = [parse_event(e, common.now()) for e in events[start:start + 100]]
-            rows = store.pending("postgresql", org, PROFILES, [  # seqs: positions, as the server prepares them
-                store.Stored(e.external_subscription_id, e.code, UsageEvent(e.transaction_id, e.timestamp, e.properties,
-                                                                            position))
-                for position, e in enumerate(batch)]) if aggregates else None
+            raw = events[start:start + 100]
+            rows = batch_aggregates("postgresql", org, raw, 0) if aggregates else None  # seqs: positions, as prepared
+            batch = [parse_event(e, common.now()) for e in raw]
             statements.append(postgresql_statement(org, revision, new_rows(org, batch, sqlite=False), rows))
         cpu = backend_cpu_seconds(connection)
         began = time.perf_counter()

@@ -21,7 +21,7 @@ from billow.models import (
     UsageValueState,
 )
 from billow.pricing.aggregation import AggregationSpec, aggregate
-from billow.usage import profiles, reader, rebuild, store
+from billow.usage import profiles, reader, rebuild, repository
 from tests.conftest import make_org
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
@@ -95,7 +95,7 @@ def test_database_aggregation_equals_the_reference(database: Database, stream: l
     window = reader.Window(start, stop, 31)
     with database.unit_of_work(write=False) as session:
         profile = profiles.load(session, org.id, {"m"})["m"]
-        raw = store.raw_events(session, org.id, "sub", "m", None, datetime(2100, 1, 1, tzinfo=UTC))
+        raw = repository.raw_events(session, org.id, "sub", "m", None, datetime(2100, 1, 1, tzinfo=UTC))
         expected_by_dims: dict[str, list[Any]] = {}
         for event in raw:
             expected_by_dims.setdefault(profile.dims(dict(event.properties)), []).append(event)

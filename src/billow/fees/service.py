@@ -46,7 +46,8 @@ from billow.pricing.periods import BillingWindow, local_date
 from billow.pricing.prorated import ProrationWindow, advance_prorated_units
 from billow.pricing.taxes import fee_tax
 from billow.subscriptions.repository import resolve
-from billow.usage import charges, service, store
+from billow.usage import charges, service
+from billow.usage import repository as usage_repository
 from billow.usage.charges import BucketUsage, ChargeUsage
 from billow.usage.reader import MICROSECOND, Window
 from billow.webhooks import service as webhooks
@@ -91,8 +92,9 @@ def price_event(session: Session, subscription: Subscription, metric: BillableMe
     # Everything strictly before the event's instant; that instant's earlier events come as extras.
     before = Window(full.start, max(event.timestamp, full.start) - MICROSECOND, full.charges_duration_days,
                     full.timezone)
-    same_instant = [other for other in store.raw_events(session, organization_id, subscription.external_id,
-                                                        metric.code, event.timestamp, event.timestamp + MICROSECOND)
+    same_instant = [other for other in usage_repository.raw_events(
+                        session, organization_id, subscription.external_id, metric.code, event.timestamp,
+                        event.timestamp + MICROSECOND)
                     if other.order < event.order]
     fees = []
     for charge in in_advance_charges(session, subscription, metric):
@@ -109,9 +111,9 @@ def price_event(session: Session, subscription: Subscription, metric: BillableMe
             # recurring metric's mark starts at the level carried into the period (billed on the
             # invoice that opened it), so only a rise above the carried units is billed.
             since = before.start if metric.recurring else None
-            prior = [other for other in [*store.raw_events(session, organization_id, subscription.external_id,
-                                                           metric.code, None if metric.recurring else before.start,
-                                                           before.stop + MICROSECOND),
+            prior = [other for other in [*usage_repository.raw_events(
+                                             session, organization_id, subscription.external_id, metric.code,
+                                             None if metric.recurring else before.start, before.stop + MICROSECOND),
                                          *same_instant]
                      if charges.bucket_of_event(charge, profile, other) == key]
             mark = high_water_mark(metric.aggregation_type, metric.field_name, prior, since)

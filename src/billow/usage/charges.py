@@ -34,7 +34,7 @@ from billow.pricing.prorated import (
     ProrationWindow,
     prorated_aggregate,
 )
-from billow.usage import reader, store
+from billow.usage import reader, repository, store
 from billow.usage.profiles import Profile
 
 PER_EVENT_MODELS = {"percentage", "dynamic"}
@@ -133,7 +133,7 @@ def aggregations(session: Session, organization_id: uuid.UUID, external_subscrip
             agg = aggregate(spec, events, window.start, window.stop, charges_duration_days=window.charges_duration_days)
             values = agg.values
             if charge.charge_model == "dynamic":
-                amounts = store.event_amounts(session, [e.order for e in agg.events if e.order != EXTRA_ORDER])
+                amounts = repository.event_amounts(session, [e.order for e in agg.events if e.order != EXTRA_ORDER])
                 amounts[EXTRA_ORDER] = extra_amount
                 values = tuple(amounts.get(e.order) or Decimal(0) for e in agg.events)
             result[key] = Measured(agg, values)
@@ -152,7 +152,7 @@ def aggregations(session: Session, organization_id: uuid.UUID, external_subscrip
 def _bucketed_raw(session: Session, organization_id: uuid.UUID, external_subscription_id: str,
                   charge: ChargePrice, metric: BillableMetric, start: datetime | None, window: reader.Window,
                   extras: list[Event]) -> dict[BucketKey, list[Event]]:
-    raw = [*store.raw_events(session, organization_id, external_subscription_id, metric.code, start,
+    raw = [*repository.raw_events(session, organization_id, external_subscription_id, metric.code, start,
                              window.stop + reader.MICROSECOND), *extras]
     filters = [f.values for f in charge.filters]
     groups = {i: _group_keys(f.properties) for i, f in enumerate(charge.filters)}
@@ -222,7 +222,7 @@ def at_peaks(session: Session, organization_id: uuid.UUID, external_subscription
         return usage
     recurring = metric.recurring
     bucketed: dict[BucketKey, list[Event]] = defaultdict(list)
-    for event in store.raw_events(session, organization_id, external_subscription_id, metric.code,
+    for event in repository.raw_events(session, organization_id, external_subscription_id, metric.code,
                                   None if recurring else window.start, window.stop + reader.MICROSECOND):
         bucketed[bucket_of_event(charge, profile, event)].append(event)
     buckets = []

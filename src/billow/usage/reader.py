@@ -31,7 +31,7 @@ from billow.pricing.partials import (
     unique_count,
     value_states,
 )
-from billow.usage import store
+from billow.usage import repository
 from billow.usage.profiles import Profile
 
 MICROSECOND = timedelta(microseconds=1)
@@ -76,15 +76,15 @@ def collect(session: Session, organization_id: uuid.UUID, external_subscription_
     sub, code = external_subscription_id, profile.code
     first, end = window.first_full_hour, window.end_full_hour
     after_stop = window.stop + MICROSECOND
-    head = store.raw_events(session, organization_id, sub, code, window.start, first)
+    head = repository.raw_events(session, organization_id, sub, code, window.start, first)
     edges = [*(e for e in head if e.timestamp <= window.stop),
-             *store.raw_events(session, organization_id, sub, code, max(end, window.start), after_stop)]
+             *repository.raw_events(session, organization_id, sub, code, max(end, window.start), after_stop)]
     result: dict[str, DimsUsage] = defaultdict(DimsUsage)
     for event in edges:
         result[profile.dims(dict(event.properties))].edge_events.append(event)
     partials_by_dims = session.info.get(PREFETCHED, {}).get((organization_id, sub, code, first, end))
     if partials_by_dims is None:
-        partials_by_dims = store.window_partials(session, organization_id, sub, code, first, end)
+        partials_by_dims = repository.window_partials(session, organization_id, sub, code, first, end)
     for dims, partials in partials_by_dims.items():
         result[dims].partials.extend(partials)
     if profile.keeps_values:
@@ -92,11 +92,11 @@ def collect(session: Session, organization_id: uuid.UUID, external_subscription_
             result[dims].states.extend(states)
     elif spec.recurring:
         # Level before the window = all time - hours from the first full hour - the start edge.
-        since = store.hours_from(session, organization_id, sub, code, first)
+        since = repository.hours_from(session, organization_id, sub, code, first)
         head_by_dims: dict[str, list[Event]] = defaultdict(list)
         for event in head:
             head_by_dims[profile.dims(dict(event.properties))].append(event)
-        for dims, total in store.all_time_totals(session, organization_id, sub, code).items():
+        for dims, total in repository.all_time_totals(session, organization_id, sub, code).items():
             head_total = partial_of(profile.field_name, head_by_dims[dims], first).total
             result[dims].level_before = total - since.get(dims, Decimal(0)) - head_total
     return result
@@ -113,7 +113,7 @@ def prefetch(session: Session, organization_id: uuid.UUID, external_subscription
     the session (:func:`forget` drops them). Same rows, same buckets: only the reads are grouped."""
     first, end = window.first_full_hour, window.end_full_hour
     known = session.info.setdefault(PREFETCHED, {})
-    found = store.window_partials_of_many(session, organization_id, external_subscription_ids, codes, first, end)
+    found = repository.window_partials_of_many(session, organization_id, external_subscription_ids, codes, first, end)
     for (sub, code), partials in found.items():
         known[(organization_id, sub, code, first, end)] = partials
 
@@ -132,15 +132,15 @@ def _value_states(session: Session, organization_id: uuid.UUID, sub: str, profil
     """
     code, first, end = profile.code, window.first_full_hour, window.end_full_hour
     if not spec.recurring:
-        return store.value_state_rows(session, organization_id, sub, code, first, end)
-    everything = store.value_state_rows(session, organization_id, sub, code, None, None)
+        return repository.value_state_rows(session, organization_id, sub, code, first, end)
+    everything = repository.value_state_rows(session, organization_id, sub, code, None, None)
     if all(state.last_key[0] <= window.stop for states in everything.values() for state in states):
         return everything
     # Every hour before the one holding the window's end, then that hour's raw events up to the end.
     last_hour = hour_of(window.stop + MICROSECOND)
-    rows = store.value_state_rows(session, organization_id, sub, code, None, last_hour)
+    rows = repository.value_state_rows(session, organization_id, sub, code, None, last_hour)
     tail: dict[str, list[Event]] = defaultdict(list)
-    for event in store.raw_events(session, organization_id, sub, code, last_hour, window.stop + MICROSECOND):
+    for event in repository.raw_events(session, organization_id, sub, code, last_hour, window.stop + MICROSECOND):
         tail[profile.dims(dict(event.properties))].append(event)
     for dims, events in tail.items():
         rows[dims].extend(value_states(profile.field_name or "", events).values())
